@@ -1,0 +1,251 @@
+"""Loading and validating service-plan documents and overrides (ref §1.1, §2.2; SPEC §4, §12).
+
+A loaded plan is plain JSON whose values have KAZOO's coercions already applied: money as
+``Decimal``, integer fields as ``int`` (fractions rounded half away from zero), booleans as
+``bool``. Merging (``merge.py``) and rating (``item.py``) then read it without re-checking.
+Every rule broken is reported with the JSON path of the offending value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .coerce import CoercionError, to_bool, to_decimal, to_int
+
+Json = dict[str, Any]
+
+TIER_KEY = re.compile(r"^[0-9]+$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+STRATEGIES = ("simple", "recursive", "cumulative")
+
+# Keys of a bare category map (the seed's form) that are not categories (SPEC §12).
+NOT_CATEGORIES = frozenset(
+    {"name", "description", "category", "bookkeeper", "merge", "applications", "ratedeck"}
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    rule: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"path": self.path, "rule": self.rule}
+
+
+class PlanInvalid(ValueError):
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = tuple(violations)
+        super().__init__("; ".join(f"{v.path}: {v.rule}" for v in violations))
+
+
+def key_path(path: str, key: str, bracket: bool = False) -> str:
+    if not bracket and _IDENTIFIER.match(key):
+        return f"{path}.{key}"
+    return f"{path}[{key!r}]"
+
+
+def is_category_key(key: str) -> bool:
+    return not (key.startswith("_") or key.startswith("pvt_") or key in NOT_CATEGORIES)
+
+
+# --- value kinds: each returns the coerced value or raises CoercionError ----------------
+
+
+def _money(value: object) -> Decimal:
+    amount = to_decimal(value)
+    if amount < 0:
+        raise CoercionError("must be >= 0")
+    return amount
+
+
+def _count(value: object) -> int:
+    number = to_int(value)
+    if number < 0:
+        raise CoercionError("must be >= 0")
+    return number
+
+
+def _step(value: object) -> int:
+    number = to_int(value)
+    if number < 1:
+        raise CoercionError("must be >= 1")
+    return number
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise CoercionError("must be a string")
+    return value
+
+
+def _names(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CoercionError("must be a list of strings")
+    return list(value)
+
+
+def _strategy(value: object) -> str:
+    if value not in STRATEGIES:
+        raise CoercionError(f"must be one of {', '.join(STRATEGIES)}")
+    return value  # type: ignore[return-value]
+
+
+Kind = Callable[[object], Any]
+TIERS = "tiers"  # marker: an object of "<int>": money
+
+DISCOUNT_SCHEMA: Mapping[str, Any] = {"rate": _money, "rates": TIERS, "minimum": _count}
+ITEM_SCHEMA: Mapping[str, Any] = {
+    "rate": _money,
+    "flat_rate": _money,
+    "activation_charge": _money,
+    "rates": TIERS,
+    "flat_rates": TIERS,
+    "minimum": _count,
+    "maximum": _count,
+    "step": _step,
+    "cascade": to_bool,
+    "enabled": to_bool,
+    "exceptions": _names,
+    "as": _text,
+    "name": _text,
+    "discounts": {
+        "single": DISCOUNT_SCHEMA,
+        "cumulative": {**DISCOUNT_SCHEMA, "maximum": _count},
+    },
+    "prorate": {"additions": to_bool, "removals": to_bool},
+}
+DOC_SCHEMA: Mapping[str, Any] = {
+    "merge": {"strategy": _strategy, "priority": _count},
+    "bookkeeper": {"id": _text, "type": _text, "vendor_id": _text},
+}
+
+
+class _Loader:
+    """Walks a document against the schemas, collecting every violation."""
+
+    def __init__(self, keep_nulls: bool) -> None:
+        self.keep_nulls = keep_nulls  # overrides keep null: it means "delete this key"
+        self.violations: list[Violation] = []
+
+    def fail(self, path: str, rule: str) -> None:
+        self.violations.append(Violation(path, rule))
+
+    def obj(self, value: object, path: str, schema: Mapping[str, Any]) -> Json | None:
+        if not isinstance(value, dict):
+            self.fail(path, "must be an object")
+            return None
+        out: Json = {}
+        for key, sub in value.items():
+            sub_path = key_path(path, key)
+            if sub is None:
+                if self.keep_nulls:
+                    out[key] = None
+                continue
+            kind = schema.get(key)
+            if kind is None:
+                out[key] = sub  # fields KAZOO does not read are kept as they are
+                continue
+            loaded = self.value(sub, sub_path, kind)
+            if loaded is not None:
+                out[key] = loaded
+        return out
+
+    def value(self, value: object, path: str, kind: Any) -> Any:
+        if kind == TIERS:
+            return self.tiers(value, path)
+        if isinstance(kind, Mapping):
+            return self.obj(value, path, kind)
+        try:
+            return kind(value)
+        except CoercionError as error:
+            self.fail(path, error.rule)
+            return None
+
+    def tiers(self, value: object, path: str) -> Json | None:
+        if not isinstance(value, dict):
+            self.fail(path, "must be an object of tier thresholds")
+            return None
+        out: Json = {}
+        for key, price in value.items():
+            tier_path = key_path(path, key, bracket=True)
+            if not TIER_KEY.match(key):
+                self.fail(tier_path, "tier keys must match ^[0-9]+$")
+            elif price is None:
+                if self.keep_nulls:
+                    out[key] = None
+            else:
+                loaded = self.value(price, tier_path, _money)
+                if loaded is not None:
+                    out[key] = loaded
+        return out
+
+    def categories(self, value: object, path: str) -> Json | None:
+        if not isinstance(value, dict):
+            self.fail(path, "must be an object of categories")
+            return None
+        out: Json = {}
+        for category, items in value.items():
+            category_path = key_path(path, category)
+            if items is None:
+                if self.keep_nulls:
+                    out[category] = None
+                continue
+            if not isinstance(items, dict):
+                self.fail(category_path, "a category must be an object of items")
+                continue
+            loaded: Json = {}
+            for item, item_plan in items.items():
+                if item_plan is None:
+                    if self.keep_nulls:
+                        loaded[item] = None
+                    continue
+                item_loaded = self.obj(item_plan, key_path(category_path, item), ITEM_SCHEMA)
+                if item_loaded is not None:
+                    loaded[item] = item_loaded
+            out[category] = loaded
+        return out
+
+    def document(self, doc: object, root: str) -> Json:
+        if not isinstance(doc, dict):
+            self.fail(root, "a plan must be a JSON object")
+            return {}
+        if "plan" in doc:
+            rest, plan, plan_path = doc, doc["plan"], key_path(root, "plan")
+        else:  # the seed's bare category map: its category keys are the plan
+            rest = {k: v for k, v in doc.items() if not is_category_key(k)}
+            plan = {k: v for k, v in doc.items() if is_category_key(k)}
+            plan_path = root
+        out = self.obj({k: v for k, v in rest.items() if k != "plan"}, root, DOC_SCHEMA) or {}
+        if plan is None:
+            if self.keep_nulls:
+                out["plan"] = None
+        else:
+            categories = self.categories(plan, plan_path)
+            if categories is not None:
+                out["plan"] = categories
+        return out
+
+
+def load_plan(doc: object, root: str = "$") -> Json:
+    """A service-plan document (full, or the seed's bare category map) → loaded plan."""
+    loader = _Loader(keep_nulls=False)
+    loaded = loader.document(doc, root)
+    if loader.violations:
+        raise PlanInvalid(loader.violations)
+    return loaded
+
+
+def load_overrides(doc: object, root: str = "$") -> Json:
+    """A partial plan document whose ``null`` values mean "delete this key" (ref §3.2)."""
+    if doc is None:
+        return {}
+    loader = _Loader(keep_nulls=True)
+    loaded = loader.document(doc, root)
+    if loader.violations:
+        raise PlanInvalid(loader.violations)
+    return loaded
