@@ -127,7 +127,8 @@ def test_numeric_strings_and_string_booleans_are_coerced():
 
 @pytest.mark.parametrize(("raw", "rounded"), [(2.5, 3), (3.5, 4), (2.4, 2), ("0.5", 1)])
 def test_integer_fields_round_half_away_from_zero(raw, rounded):
-    assert load_plan({"plan": {"x": {"y": {"minimum": raw}}}})["plan"]["x"]["y"]["minimum"] == rounded
+    loaded = load_plan({"plan": {"x": {"y": {"minimum": raw}}}})
+    assert loaded["plan"]["x"]["y"]["minimum"] == rounded
 
 
 # --- §3 merging and overrides ---------------------------------------------------------
