@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from svc.rating import AssignedPlan, Quantities, load_plan, merge_plans, rate_invoices
-from svc.rating.item import rate_item
+from svc.rating.item import compile_item, rate_item
 
 ITEMS = ["sip_device", "softphone", "fax", "cellphone"]
 money = st.decimals(min_value=0, max_value=1000, places=2, allow_nan=False, allow_infinity=False)
@@ -32,7 +32,7 @@ def plan_of(item_plan: dict) -> dict:
 
 def rated(item_plan: dict, account: dict, cascade: dict | None = None):
     loaded = plan_of(item_plan)["plan"]["devices"]["sip_device"]
-    return rate_item("devices", "sip_device", loaded,
+    return rate_item(compile_item("devices", "sip_device", loaded),
                      Quantities({"devices": account}, {"devices": cascade or {}}))
 
 

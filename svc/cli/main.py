@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -29,8 +30,10 @@ def _print_json(value: object) -> None:
 
 @app.command()
 def quote(
-    source: str = typer.Argument(..., metavar="FILE|-", help="a quote document (SPEC §4)"),
-    output: OutputFormat = typer.Option(OutputFormat.json, "--format", help="json or table"),
+    source: Annotated[str, typer.Argument(metavar="FILE|-", help="a quote document (SPEC §4)")],
+    output: Annotated[OutputFormat, typer.Option("--format", help="json or table")] = (
+        OutputFormat.json
+    ),
 ) -> None:
     """Rate a quote document offline and print its invoices."""
     try:
@@ -45,8 +48,8 @@ def quote(
 
 @app.command()
 def quantities(
-    source: str = typer.Argument(..., metavar="FILE|-",
-                                 help="a JSON array of one account's KAZOO documents"),
+    source: Annotated[str, typer.Argument(
+        metavar="FILE|-", help="a JSON array of one account's KAZOO documents")],
 ) -> None:
     """Count what one account's documents bill for (its quantities object)."""
     from ..quantities import QuantityInputError, account_quantities
@@ -70,7 +73,7 @@ def quantities(
 
 @plans_app.command("lint")
 def plans_lint(
-    source: str = typer.Argument(..., metavar="FILE|-", help="a service-plan document"),
+    source: Annotated[str, typer.Argument(metavar="FILE|-", help="a service-plan document")],
 ) -> None:
     """Validate a plan; errors exit 2, warnings about KAZOO's footguns go to stderr."""
     try:

@@ -8,7 +8,7 @@ strings; integer fields given as fractions round half away from zero like Erlang
 from __future__ import annotations
 
 import re
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 _PLAIN_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
@@ -50,7 +50,3 @@ def to_bool(value: object) -> bool:
         return False
     raise CoercionError('must be true, false, "true" or "false"')
 
-
-def ceil_to_step(quantity: int, step: int) -> int:
-    """``ceil(quantity / step) * step`` in exact arithmetic (ref §2.3)."""
-    return int((Decimal(quantity) / step).to_integral_value(rounding=ROUND_CEILING)) * step

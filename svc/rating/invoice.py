@@ -4,7 +4,7 @@ proposed state that yields item ``changes`` and activation charges (ref §2.8, �
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from .item import ZERO, Quantities, RatedItem, rate_item
@@ -58,20 +58,9 @@ class Invoice:
         }
 
 
-def _is_disabled_app(category: str, item_plan: Json) -> bool:
-    # the ui_apps note: an app with "enabled": false is not available, so not billed
-    return category == "ui_apps" and item_plan.get("enabled") is False
-
-
 def rate_invoice(merged: MergedPlan, quantities: Quantities) -> Invoice:
     """One item for every (category, item) of the merged plan, even at quantity 0 (ref §2.1)."""
-    items = tuple(
-        rate_item(category, key, item_plan, quantities)
-        for category, items in merged.plan.items()
-        for key, item_plan in items.items()
-        if not _is_disabled_app(category, item_plan)
-    )
-    return Invoice(merged.bookkeeper, items)
+    return Invoice(merged.bookkeeper, tuple(rate_item(plan, quantities) for plan in merged.items))
 
 
 def rate_invoices(merged_plans: Sequence[MergedPlan], quantities: Quantities) -> list[Invoice]:
@@ -91,8 +80,8 @@ def _difference(current: RatedItem, proposed: RatedItem) -> Json:
 
 def _never_billed(item: RatedItem) -> RatedItem:
     """What a newly appearing item is compared with: the same item billing nothing."""
-    return replace(item, billable=0, single_rate=ZERO, cumulative_quantity=0,
-                   cumulative_rate=ZERO)
+    return item._replace(billable=0, single_rate=ZERO, cumulative_quantity=0,
+                         cumulative_rate=ZERO)
 
 
 def _annotate(current: RatedItem | None, proposed: RatedItem) -> RatedItem:
@@ -100,14 +89,14 @@ def _annotate(current: RatedItem | None, proposed: RatedItem) -> RatedItem:
     if not difference:
         return proposed
     # "modified" on assignment too, as KAZOO reports it (ref §3.7 correction 5)
-    return replace(proposed, changes={"type": "modified", "difference": difference})
+    return proposed._replace(changes={"type": "modified", "difference": difference})
 
 
 def _removed(current: RatedItem) -> RatedItem:
     """An item only the current state has: reported billing 0 (SPEC §4 deliberate
     difference: KAZOO keeps its old discounts and a negative total)."""
     gone = _never_billed(current)
-    return replace(gone, changes={"type": "removed", "difference": _difference(current, gone)})
+    return gone._replace(changes={"type": "removed", "difference": _difference(current, gone)})
 
 
 def _activation(current: RatedItem | None, proposed: RatedItem) -> ActivationCharge | None:

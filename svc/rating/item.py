@@ -1,18 +1,19 @@
 """Rating one invoice item: quantity, billable, rate, discounts, total (ref §2.3–§2.7, §2.9).
 
-Pure arithmetic on a merged item plan and the account's quantities, in exact ``Decimal``.
+A merged item plan is first compiled into an ``ItemPlan`` (fields read once, tiers sorted),
+which the merge cache keeps; rating is then plain exact arithmetic on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from .coerce import ceil_to_step
 from .jsonmerge import Json
 
 Counts = dict[str, dict[str, int]]
+Tiers = tuple[tuple[int, Decimal | None], ...]
 ZERO = Decimal(0)
 ALL_ITEMS = "_all"
 
@@ -26,8 +27,89 @@ class Quantities:
     manual: Counts = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class RatedItem:
+def compile_tiers(table: Json | None) -> Tiers:
+    """Thresholds ascending, each with the price found under its canonical spelling: a
+    selected "05" finds nothing and pricing falls through to the next rule (ref §2.5)."""
+    if not table:
+        return ()
+    return tuple((k, table.get(str(k))) for k in sorted(int(key) for key in table))
+
+
+def tier_rate(tiers: Tiers, quantity: int) -> Decimal | None:
+    """The price of the smallest threshold K with quantity <= K; the price applies to all
+    units, not graduated (ref §2.5)."""
+    for threshold, price in tiers:
+        if quantity <= threshold:
+            return price
+    return None
+
+
+class Discount(NamedTuple):
+    rate: Decimal | None
+    rates: Tiers
+    minimum: int
+    maximum: int
+
+
+def _compile_discount(block: Json | None) -> Discount | None:
+    # an empty block has vanished in the merge: no discount (ref §2.6)
+    if not block:
+        return None
+    return Discount(block.get("rate"), compile_tiers(block.get("rates")),
+                    block.get("minimum", 1), block.get("maximum", 0))
+
+
+class ItemPlan(NamedTuple):
+    category: str
+    key: str
+    reported: str  # the ``as`` name, else the key
+    name: str
+    lookup: tuple[str, ...]  # quantity names: the key, and for ui_apps its app_id
+    rate: Decimal
+    rates: Tiers
+    flat_rates: Tiers
+    flat_rate: Decimal
+    minimum: int
+    maximum: int | None
+    step: int
+    cascade: bool
+    exceptions: frozenset[str]
+    activation_charge: Decimal
+    single: Discount | None
+    cumulative: Discount | None
+    prorate: tuple[bool, bool]
+
+
+def compile_item(category: str, key: str, plan: Json) -> ItemPlan:
+    reported = plan.get("as", key)
+    lookup = (key,)
+    if category == "ui_apps" and isinstance(plan.get("app_id"), str):
+        lookup = (key, plan["app_id"])  # ui_apps items also match by app id (SPEC §12)
+    discounts = plan.get("discounts") or {}
+    prorate = plan.get("prorate") or {}
+    return ItemPlan(
+        category=category,
+        key=key,
+        reported=reported,
+        name=plan.get("name", category if key == ALL_ITEMS else f"{category}/{reported}"),
+        lookup=lookup,
+        rate=plan.get("rate", ZERO),
+        rates=compile_tiers(plan.get("rates")),
+        flat_rates=compile_tiers(plan.get("flat_rates")),
+        flat_rate=plan.get("flat_rate", ZERO),
+        minimum=plan.get("minimum", 0),
+        maximum=plan.get("maximum"),
+        step=plan.get("step", 1),
+        cascade=plan.get("cascade") is True,
+        exceptions=frozenset(plan.get("exceptions") or ()),
+        activation_charge=plan.get("activation_charge", ZERO),
+        single=_compile_discount(discounts.get("single")),
+        cumulative=_compile_discount(discounts.get("cumulative")),
+        prorate=(prorate.get("additions", True), prorate.get("removals", True)),
+    )
+
+
+class RatedItem(NamedTuple):
     category: str
     key: str  # the plan's item key; ``item`` is what it is reported as
     item: str
@@ -88,109 +170,70 @@ def _non_zero(**fields: Any) -> Json:
     return {k: v for k, v in fields.items() if v}
 
 
-def _own_counts(quantities: Quantities, category: str) -> dict[str, int]:
-    # manual values replace account values item by item (ref §1.6)
-    return {**quantities.account.get(category, {}), **quantities.manual.get(category, {})}
+def item_quantity(plan: ItemPlan, quantities: Quantities) -> int:
+    """ref §2.3 step 1; manual values replace account values item by item (ref §1.6)."""
+    category = plan.category
+    own = quantities.account.get(category, {})
+    manual = quantities.manual.get(category)
+    if manual:
+        own = {**own, **manual}
+    cascade = quantities.cascade.get(category, {}) if plan.cascade else {}
+    if plan.key == ALL_ITEMS:
+        excluded = plan.exceptions
+        return (sum(n for name, n in own.items() if name not in excluded)
+                + sum(n for name, n in cascade.items() if name not in excluded))
+    name = next((n for n in plan.lookup if n in own), plan.key)
+    return own.get(name, 0) + cascade.get(name, 0)
 
 
-def item_quantity(quantities: Quantities, category: str, key: str, item_plan: Json) -> int:
-    """ref §2.3 step 1; ``ui_apps`` items also match by their ``app_id`` (SPEC §12)."""
-    cascade = item_plan.get("cascade") is True
-    if key == ALL_ITEMS:
-        excluded = set(item_plan.get("exceptions") or ())
-        total = sum(n for name, n in _own_counts(quantities, category).items()
-                    if name not in excluded)
-        if cascade:
-            total += sum(n for name, n in quantities.cascade.get(category, {}).items()
-                         if name not in excluded)
-        return total
-    names = [key]
-    if category == "ui_apps" and isinstance(item_plan.get("app_id"), str):
-        names.append(item_plan["app_id"])
-    own = _own_counts(quantities, category)
-    name = next((n for n in names if n in own), key)
-    quantity = own.get(name, 0)
-    if cascade:
-        quantity += quantities.cascade.get(category, {}).get(name, 0)
-    return quantity
+def _ceil_to_step(quantity: int, step: int) -> int:
+    return -(-quantity // step) * step
 
 
-def billable_quantity(quantity: int, item_plan: Json) -> int:
-    """ref §2.3 step 2: round up to ``step``; minimum is tested before maximum."""
-    step = item_plan.get("step", 1)
-    minimum = ceil_to_step(item_plan.get("minimum", 0), step)
-    maximum = ceil_to_step(item_plan.get("maximum", quantity), step)
-    billable = ceil_to_step(quantity, step)
+def billable_quantity(plan: ItemPlan, quantity: int) -> int:
+    """ref §2.3 step 2: round up to ``step``; the minimum is tested before the maximum."""
+    step = plan.step
+    billable = _ceil_to_step(quantity, step)
+    minimum = _ceil_to_step(plan.minimum, step)
     if billable < minimum:
         return minimum
+    maximum = _ceil_to_step(quantity if plan.maximum is None else plan.maximum, step)
     return min(billable, maximum)
 
 
-def tier_rate(tiers: Json | None, quantity: int) -> Decimal | None:
-    """The smallest threshold K with quantity <= K; its price is read back under K's
-    canonical spelling, so a selected "05" finds nothing (ref §2.5)."""
-    if not tiers:
-        return None
-    above = [k for k in sorted(int(key) for key in tiers) if quantity <= k]
-    if not above:
-        return None
-    return tiers.get(str(above[0]))
-
-
-def billing_rate(billable: int, item_plan: Json) -> tuple[int, Decimal]:
+def billing_rate(plan: ItemPlan, billable: int) -> tuple[int, Decimal]:
     """ref §2.4: the first rule that applies wins; flat prices bill one unit."""
-    flat = tier_rate(item_plan.get("flat_rates"), billable)
+    flat = tier_rate(plan.flat_rates, billable)
     if flat is not None:
         return 1, flat
-    flat_rate = item_plan.get("flat_rate", ZERO)
-    if flat_rate > 0:
-        return 1, flat_rate
-    tiered = tier_rate(item_plan.get("rates"), billable)
-    if tiered is not None:
-        return billable, tiered
-    return billable, item_plan.get("rate", ZERO)
+    if plan.flat_rate > 0:
+        return 1, plan.flat_rate
+    tiered = tier_rate(plan.rates, billable)
+    return billable, plan.rate if tiered is None else tiered
 
 
-def _discount_applies(block: Json | None, base_rate: Decimal, billable: int) -> bool:
+def _applies(discount: Discount | None, plan: ItemPlan, billable: int) -> bool:
     # the gate is the plan's own ``rate``, not the rate billed (ref §2.6)
-    return bool(block) and base_rate > 0 and billable >= block.get("minimum", 1)
+    return discount is not None and plan.rate > 0 and billable >= discount.minimum
 
 
-def rate_item(category: str, key: str, item_plan: Json, quantities: Quantities) -> RatedItem:
-    quantity = item_quantity(quantities, category, key, item_plan)
-    billable, rate = billing_rate(billable_quantity(quantity, item_plan), item_plan)
-    reported = item_plan.get("as", key)
-    default_name = category if key == ALL_ITEMS else f"{category}/{reported}"
-    prorate = item_plan.get("prorate") or {}
-    item = RatedItem(
-        category=category,
-        key=key,
-        item=reported,
-        name=item_plan.get("name", default_name),
-        quantity=quantity,
-        billable=billable,
-        rate=rate,
-        minimum=item_plan.get("minimum", 0),
-        maximum=item_plan.get("maximum", quantity),
-        activation_charge=item_plan.get("activation_charge", ZERO),
-        prorate=(prorate.get("additions", True), prorate.get("removals", True)),
+def rate_item(plan: ItemPlan, quantities: Quantities) -> RatedItem:
+    quantity = item_quantity(plan, quantities)
+    billable, rate = billing_rate(plan, billable_quantity(plan, quantity))
+    single_rate = cumulative_rate = ZERO
+    cumulative_quantity = 0
+    if _applies(plan.single, plan, billable):
+        single_rate = plan.rate if plan.single.rate is None else plan.single.rate
+    cumulative = plan.cumulative
+    if _applies(cumulative, plan, billable):
+        # without ``maximum`` a cumulative discount covers 0 units (ref §2.6, GV08)
+        cumulative_quantity = min(billable, cumulative.maximum)
+        cumulative_rate = tier_rate(cumulative.rates, cumulative_quantity)
+        if cumulative_rate is None:
+            cumulative_rate = plan.rate if cumulative.rate is None else cumulative.rate
+    return RatedItem(
+        plan.category, plan.key, plan.reported, plan.name, quantity, billable, rate,
+        plan.minimum, quantity if plan.maximum is None else plan.maximum,
+        plan.activation_charge, single_rate, cumulative_quantity, cumulative_rate,
+        plan.prorate,
     )
-    return with_discounts(item, item_plan)
-
-
-def with_discounts(item: RatedItem, item_plan: Json) -> RatedItem:
-    base_rate = item_plan.get("rate", ZERO)
-    discounts = item_plan.get("discounts") or {}
-    single, cumulative = discounts.get("single"), discounts.get("cumulative")
-    changes: Json = {"single_rate": ZERO, "cumulative_quantity": 0, "cumulative_rate": ZERO}
-    if _discount_applies(single, base_rate, item.billable):
-        changes["single_rate"] = single.get("rate", base_rate)
-    if _discount_applies(cumulative, base_rate, item.billable):
-        # a cumulative discount without ``maximum`` covers 0 units (ref §2.6, GV08)
-        capped = min(item.billable, cumulative.get("maximum", 0))
-        tiered = tier_rate(cumulative.get("rates"), capped)
-        changes["cumulative_quantity"] = capped
-        changes["cumulative_rate"] = (
-            tiered if tiered is not None else cumulative.get("rate", base_rate)
-        )
-    return replace(item, **changes)

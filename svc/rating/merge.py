@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..jsonio import fingerprint
+from .item import ItemPlan, compile_item
 from .jsonmerge import Json, drop_empty, merge_recursive, merge_right
 from .plan import PlanInvalid, Violation, key_path
 
@@ -58,6 +59,21 @@ class AssignedPlan:
 class MergedPlan:
     bookkeeper: Bookkeeper
     plan: Json  # category -> item -> item plan
+    items: tuple[ItemPlan, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        items = tuple(
+            compile_item(category, key, item_plan)
+            for category, item_plans in self.plan.items()
+            for key, item_plan in item_plans.items()
+            if not _is_disabled_app(category, item_plan)
+        )
+        object.__setattr__(self, "items", items)
+
+
+def _is_disabled_app(category: str, item_plan: Json) -> bool:
+    # the ui_apps note: an app with "enabled": false is not available, so not billed
+    return category == "ui_apps" and item_plan.get("enabled") is False
 
 
 def combine_overrides(global_overrides: Json, plan_overrides: Json, path: str = "$") -> Json:

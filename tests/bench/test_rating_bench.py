@@ -1,0 +1,65 @@
+"""Quotes per second of a committed 10-item plan, in-process on one core (SPEC §11).
+
+Three figures, measured side by side in one run: the merge cached (what the service does:
+plans keyed by id and version), cold (a fresh merge for every quote), and the whole path from
+JSON bytes (parse, validate, rate, serialise). Target: cached >= 20,000 quotes/s.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from svc.jsonio import dumps, loads
+from svc.rating import (
+    AssignedPlan,
+    MergeCache,
+    Quantities,
+    QuoteRequest,
+    State,
+    load_plan,
+    parse_quote,
+    quote_json,
+    rate_quote,
+)
+
+PLAN = loads((Path(__file__).parent / "fixtures" / "ten-item-plan.json").read_text())
+QUANTITIES = Quantities(
+    account={"devices": {"sip_device": 12, "softphone": 3, "fax": 1},
+             "users": {"user": 4, "admin": 2}, "limits": {"twoway_trunks": 3, "inbound_trunks": 12},
+             "phone_numbers": {"did_us": 7, "tollfree_us": 2},
+             "number_services": {"e911": 7, "cnam": 7}},
+    cascade={"devices": {"sip_device": 20}, "phone_numbers": {"tollfree_us": 3}},
+)
+
+
+def per_second(count: int, run) -> float:
+    started = time.perf_counter()
+    for _ in range(count):
+        run()
+    return count / (time.perf_counter() - started)
+
+
+def test_rating_throughput(full_size):
+    count = 20_000 if full_size else 500
+    plan = AssignedPlan("bench", "reseller", load_plan(PLAN), version=1)
+    request = QuoteRequest(State((plan,), {}, QUANTITIES))
+    cache = MergeCache()
+    [invoice] = rate_quote(request, cache)
+    assert len(invoice.items) == 10
+
+    cached = per_second(count, lambda: rate_quote(request, cache))
+    cold = per_second(count // 4, lambda: rate_quote(request, MergeCache()))
+    document = dumps({"plans": [{"id": "bench", "vendor_id": "reseller", "doc": PLAN,
+                                 "version": 1}],
+                      "quantities": {"account": QUANTITIES.account,
+                                     "cascade": QUANTITIES.cascade}})
+    end_to_end = per_second(
+        count // 4, lambda: dumps(quote_json(rate_quote(parse_quote(loads(document)), cache))))
+
+    print(f"\nrating, 10-item plan, {count} quotes: cached merge {cached:,.0f}/s, "
+          f"cold merge {cold:,.0f}/s ({cold / cached:.2f}x cached), "
+          f"JSON in to JSON out {end_to_end:,.0f}/s ({end_to_end / cached:.2f}x cached)")
+    assert invoice.recurring > 0
+    if full_size:
+        assert cached >= 20_000, f"target: >= 20,000 quotes/s with the merge cached: {cached:,.0f}"
