@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .quantities import DEFAULT_CLASSIFIERS, NumberClassifier, parse_classifiers
 
@@ -13,8 +13,8 @@ from .quantities import DEFAULT_CLASSIFIERS, NumberClassifier, parse_classifiers
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SVC_", extra="ignore")
 
-    # a JSON list of {"name", "regex"} in match order (SPEC §12)
-    number_classifiers: tuple[NumberClassifier, ...] = DEFAULT_CLASSIFIERS
+    # a JSON list of {"name", "regex"} in match order (SPEC §12); decoded by parse_classifiers
+    number_classifiers: Annotated[tuple[NumberClassifier, ...], NoDecode] = DEFAULT_CLASSIFIERS
 
     @field_validator("number_classifiers", mode="before")
     @classmethod
@@ -22,3 +22,18 @@ class Settings(BaseSettings):
         if isinstance(value, tuple) and all(isinstance(c, NumberClassifier) for c in value):
             return value
         return parse_classifiers(value)
+
+
+class SettingsError(ValueError):
+    """A bad ``SVC_*`` value: the message names the variable and the rule."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"SVC_{str(e['loc'][0]).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
+        )
+        raise SettingsError(problems) from None

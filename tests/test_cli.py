@@ -86,3 +86,35 @@ def test_plans_lint_refuses_an_invalid_plan_with_exit_2():
     assert result.returncode == 2
     assert "$.plan.devices._all.step: must be >= 1" in result.stderr
     assert "$.plan.devices._all.rate: must be a number" in result.stderr
+
+
+def test_quantities_of_the_example_account():
+    result = svc("quantities", str(EXAMPLES / "account-docs.json"))
+    assert result.returncode == 0, result.stderr
+    counts = loads(result.stdout)
+    docs = loads((EXAMPLES / "account-docs.json").read_text())
+    devices = [d for d in docs if d.get("pvt_type") == "device"]
+    assert sum(counts["devices"].values()) == len(devices)
+    assert counts["phone_numbers"]["tollfree_us"] == 1
+    assert "user_apps@all" not in counts  # symbolic entries never leave svc resolved
+
+
+def test_quantities_refuses_documents_of_several_accounts():
+    docs = [{"_id": "d1", "pvt_type": "device", "pvt_account_id": "a"},
+            {"_id": "d2", "pvt_type": "device", "pvt_account_id": "b"}]
+    result = svc("quantities", "-", stdin=json.dumps(docs))
+    assert result.returncode == 2 and "$[1]" in result.stderr
+
+
+def test_a_bad_classifier_setting_names_the_variable(monkeypatch):
+    monkeypatch.setenv("SVC_NUMBER_CLASSIFIERS", '[{"name": "x", "regex": "("}]')
+    result = svc("quantities", str(EXAMPLES / "account-docs.json"))
+    assert result.returncode == 2
+    assert "SVC_NUMBER_CLASSIFIERS: [0].regex" in result.stderr
+
+
+def test_custom_classifiers_are_used_in_order(monkeypatch):
+    monkeypatch.setenv("SVC_NUMBER_CLASSIFIERS", '[{"name": "everything", "regex": "^.*$"}]')
+    docs = [{"_id": "+14155550123", "pvt_type": "number", "pvt_account_id": "a"}]
+    result = svc("quantities", "-", stdin=json.dumps(docs))
+    assert loads(result.stdout)["phone_numbers"] == {"everything": 1}

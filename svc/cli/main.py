@@ -6,7 +6,6 @@ import enum
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from ..jsonio import dumps
 from ..rating import PlanInvalid, QuoteInvalid, lint_plan, parse_quote, quote_json, rate_quote
@@ -53,12 +52,12 @@ def quantities(
 ) -> None:
     """Count what one account's documents bill for (its quantities object)."""
     from ..quantities import QuantityInputError, account_quantities
-    from ..settings import Settings
+    from ..settings import SettingsError, load_settings
 
     try:
-        settings = Settings()
-    except ValidationError as error:
-        fail(f"bad setting: {error}")
+        settings = load_settings()
+    except SettingsError as error:
+        fail(str(error))
     docs = read_json(source)
     if not isinstance(docs, list):
         fail("$: must be a JSON array of documents")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 UNKNOWN = "unknown"
@@ -78,7 +79,7 @@ def to_e164(number: str) -> str:
     return _INTERNATIONAL_PREFIX.sub("+", number, count=1)
 
 
-def classify_number(number: str, classifiers: tuple[NumberClassifier, ...]) -> str:
+def classify_number(number: str, classifiers: Iterable[NumberClassifier]) -> str:
     e164 = to_e164(number)
     # search, not fullmatch: KAZOO uses re:run, and its patterns carry their own anchors
     return next((c.name for c in classifiers if c.regex.search(e164)), UNKNOWN)
