@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from .coerce import CoercionError, to_bool, to_decimal, to_int
@@ -56,25 +55,19 @@ def is_category_key(key: str) -> bool:
 # --- value kinds: each returns the coerced value or raises CoercionError ----------------
 
 
-def _money(value: object) -> Decimal:
-    amount = to_decimal(value)
-    if amount < 0:
-        raise CoercionError("must be >= 0")
-    return amount
+def _at_least(convert: Callable[[object], Any], minimum: int) -> Callable[[object], Any]:
+    def kind(value: object) -> Any:
+        number = convert(value)
+        if number < minimum:
+            raise CoercionError(f"must be >= {minimum}")
+        return number
+
+    return kind
 
 
-def _count(value: object) -> int:
-    number = to_int(value)
-    if number < 0:
-        raise CoercionError("must be >= 0")
-    return number
-
-
-def _step(value: object) -> int:
-    number = to_int(value)
-    if number < 1:
-        raise CoercionError("must be >= 1")
-    return number
+_money = _at_least(to_decimal, 0)
+_count = _at_least(to_int, 0)
+_step = _at_least(to_int, 1)
 
 
 def _text(value: object) -> str:
@@ -135,25 +128,32 @@ class _Loader:
     def fail(self, path: str, rule: str) -> None:
         self.violations.append(Violation(path, rule))
 
-    def obj(self, value: object, path: str, schema: Mapping[str, Any]) -> Json | None:
+    def mapping(
+        self, value: object, path: str, rule: str,
+        load_entry: Callable[[str, object, str], Any], bracket: bool = False,
+    ) -> Json | None:
+        """Load each entry of a JSON object; a null entry is dropped, or kept in overrides."""
         if not isinstance(value, dict):
-            self.fail(path, "must be an object")
+            self.fail(path, rule)
             return None
         out: Json = {}
         for key, sub in value.items():
-            sub_path = key_path(path, key)
             if sub is None:
                 if self.keep_nulls:
                     out[key] = None
                 continue
-            kind = schema.get(key)
-            if kind is None:
-                out[key] = sub  # fields KAZOO does not read are kept as they are
-                continue
-            loaded = self.value(sub, sub_path, kind)
+            loaded = load_entry(key, sub, key_path(path, key, bracket))
             if loaded is not None:
                 out[key] = loaded
         return out
+
+    def obj(self, value: object, path: str, schema: Mapping[str, Any]) -> Json | None:
+        def field(key: str, sub: object, sub_path: str) -> Any:
+            kind = schema.get(key)
+            # fields KAZOO does not read are kept as they are
+            return sub if kind is None else self.value(sub, sub_path, kind)
+
+        return self.mapping(value, path, "must be an object", field)
 
     def value(self, value: object, path: str, kind: Any) -> Any:
         if kind == TIERS:
@@ -167,48 +167,24 @@ class _Loader:
             return None
 
     def tiers(self, value: object, path: str) -> Json | None:
-        if not isinstance(value, dict):
-            self.fail(path, "must be an object of tier thresholds")
-            return None
-        out: Json = {}
-        for key, price in value.items():
-            tier_path = key_path(path, key, bracket=True)
+        def tier(key: str, price: object, tier_path: str) -> Any:
             if not TIER_KEY.match(key):
                 self.fail(tier_path, "tier keys must match ^[0-9]+$")
-            elif price is None:
-                if self.keep_nulls:
-                    out[key] = None
-            else:
-                loaded = self.value(price, tier_path, _money)
-                if loaded is not None:
-                    out[key] = loaded
-        return out
+                return None
+            return self.value(price, tier_path, _money)
+
+        return self.mapping(value, path, "must be an object of tier thresholds", tier,
+                            bracket=True)
 
     def categories(self, value: object, path: str) -> Json | None:
-        if not isinstance(value, dict):
-            self.fail(path, "must be an object of categories")
-            return None
-        out: Json = {}
-        for category, items in value.items():
-            category_path = key_path(path, category)
-            if items is None:
-                if self.keep_nulls:
-                    out[category] = None
-                continue
-            if not isinstance(items, dict):
-                self.fail(category_path, "a category must be an object of items")
-                continue
-            loaded: Json = {}
-            for item, item_plan in items.items():
-                if item_plan is None:
-                    if self.keep_nulls:
-                        loaded[item] = None
-                    continue
-                item_loaded = self.obj(item_plan, key_path(category_path, item), ITEM_SCHEMA)
-                if item_loaded is not None:
-                    loaded[item] = item_loaded
-            out[category] = loaded
-        return out
+        def item(key: str, item_plan: object, item_path: str) -> Any:
+            return self.obj(item_plan, item_path, ITEM_SCHEMA)
+
+        def category(key: str, items: object, category_path: str) -> Any:
+            return self.mapping(items, category_path, "a category must be an object of items",
+                                item)
+
+        return self.mapping(value, path, "must be an object of categories", category)
 
     def document(self, doc: object, root: str) -> Json:
         if not isinstance(doc, dict):
