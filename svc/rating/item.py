@@ -16,6 +16,7 @@ Counts = dict[str, dict[str, int]]
 Tiers = tuple[tuple[int, Decimal | None], ...]
 ZERO = Decimal(0)
 ALL_ITEMS = "_all"
+_NONE: dict[str, int] = {}
 
 
 @dataclass(frozen=True)
@@ -173,17 +174,26 @@ def _non_zero(**fields: Any) -> Json:
 def item_quantity(plan: ItemPlan, quantities: Quantities) -> int:
     """ref §2.3 step 1; manual values replace account values item by item (ref §1.6)."""
     category = plan.category
-    own = quantities.account.get(category, {})
+    own = quantities.account.get(category, _NONE)
     manual = quantities.manual.get(category)
     if manual:
         own = {**own, **manual}
-    cascade = quantities.cascade.get(category, {}) if plan.cascade else {}
     if plan.key == ALL_ITEMS:
         excluded = plan.exceptions
-        return (sum(n for name, n in own.items() if name not in excluded)
-                + sum(n for name, n in cascade.items() if name not in excluded))
-    name = next((n for n in plan.lookup if n in own), plan.key)
-    return own.get(name, 0) + cascade.get(name, 0)
+        quantity = sum(n for name, n in own.items() if name not in excluded)
+        if plan.cascade:
+            cascade = quantities.cascade.get(category, _NONE)
+            quantity += sum(n for name, n in cascade.items() if name not in excluded)
+        return quantity
+    name = plan.key
+    for candidate in plan.lookup:
+        if candidate in own:
+            name = candidate
+            break
+    quantity = own.get(name, 0)
+    if plan.cascade:
+        quantity += quantities.cascade.get(category, _NONE).get(name, 0)
+    return quantity
 
 
 def _ceil_to_step(quantity: int, step: int) -> int:
@@ -192,13 +202,13 @@ def _ceil_to_step(quantity: int, step: int) -> int:
 
 def billable_quantity(plan: ItemPlan, quantity: int) -> int:
     """ref §2.3 step 2: round up to ``step``; the minimum is tested before the maximum."""
-    step = plan.step
-    billable = _ceil_to_step(quantity, step)
-    minimum = _ceil_to_step(plan.minimum, step)
-    if billable < minimum:
+    maximum = quantity if plan.maximum is None else plan.maximum
+    minimum, step = plan.minimum, plan.step
+    if step != 1:
+        quantity, minimum, maximum = (_ceil_to_step(n, step) for n in (quantity, minimum, maximum))
+    if quantity < minimum:
         return minimum
-    maximum = _ceil_to_step(quantity if plan.maximum is None else plan.maximum, step)
-    return min(billable, maximum)
+    return min(quantity, maximum)
 
 
 def billing_rate(plan: ItemPlan, billable: int) -> tuple[int, Decimal]:
