@@ -289,3 +289,13 @@ def test_every_violation_is_reported_at_once():
     with pytest.raises(PlanInvalid) as error:
         load_plan({"plan": {"x": {"y": {"rate": "a", "step": 0}, "z": {"minimum": -2}}}})
     assert len(error.value.violations) == 3
+
+
+def test_a_crashing_override_on_a_current_only_plan_is_refused_at_parse_time():
+    plan = {"plan": {"x": {"y": {"rate": 1}}}}
+    document = {"overrides": {"plan": {"x": None}},
+                "current": {"plans": [{"id": "old", "doc": plan,
+                                       "overrides": {"plan": {"x": {"y": {"rate": 2}}}}}]}}
+    with pytest.raises(QuoteInvalid) as error:
+        parse_quote(document)
+    assert error.value.violations[0].path == "$.current.plans[0].overrides.plan.x"

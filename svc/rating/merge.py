@@ -251,12 +251,14 @@ def merge_plans(
     plans: Sequence[AssignedPlan],
     global_overrides: Json,
     default_bookkeeper: Mapping[str, str] | None = None,
+    root: str = "$.plans",
 ) -> list[MergedPlan]:
-    """One merged plan per bookkeeper, in the order the bookkeepers first appear."""
+    """One merged plan per bookkeeper, in the order the bookkeepers first appear; ``root``
+    locates the plans in the caller's input for error paths."""
     groups: dict[Bookkeeper, list[Json]] = {}
     for index, assigned in enumerate(plans):
         overrides = combine_overrides(
-            global_overrides, assigned.overrides, f"$.plans[{index}].overrides"
+            global_overrides, assigned.overrides, f"{root}[{index}].overrides"
         )
         doc = merge_recursive(drop_empty(assigned.doc), overrides)
         bookkeeper = _bookkeeper(doc, default_bookkeeper or {}, assigned.vendor_id)
@@ -279,6 +281,7 @@ class MergeCache:
         plans: Sequence[AssignedPlan],
         global_overrides: Json,
         default_bookkeeper: Mapping[str, str] | None = None,
+        root: str = "$.plans",
     ) -> list[MergedPlan]:
         key = (
             tuple(p.cache_key for p in plans),
@@ -288,7 +291,7 @@ class MergeCache:
         if (hit := self._entries.get(key)) is not None:
             self._entries.move_to_end(key)
             return hit
-        merged = merge_plans(plans, global_overrides, default_bookkeeper)
+        merged = merge_plans(plans, global_overrides, default_bookkeeper, root)
         self._entries[key] = merged
         if len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)

@@ -169,6 +169,8 @@ def parse_quote(document: Any) -> QuoteRequest:
             current = current_under_proposed(current_plans, proposed, quantities)
         # a merge that would crash KAZOO surfaces here, before anything is rated
         _DEFAULT_CACHE.merge(proposed.plans, proposed.overrides)
+        if current is not None:
+            _DEFAULT_CACHE.merge(current.plans, current.overrides, root="$.current.plans")
     except PlanInvalid as error:
         raise QuoteInvalid(error.violations) from None
     return QuoteRequest(proposed, current)
