@@ -1,0 +1,195 @@
+"""SQLite adapter of the store port: the embedded default (one file, WAL, versioned schema).
+
+One connection per process, serialised by a lock: SQLite has one writer at a time anyway,
+and a file belongs to one svc process (more replicas need MongoDB, SPEC §12).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ..jsonio import dumps, loads
+from .abc import DUE_FIELD, INDEXED_FIELDS, Doc, DocumentStore, VersionConflict, Versioned
+
+# Each entry is one migration, applied once in order; the schema's version is its count.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE docs (
+        coll TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL,
+        doc BLOB NOT NULL, due_at REAL,
+        PRIMARY KEY (coll, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX docs_due ON docs (coll, due_at) WHERE due_at IS NOT NULL;
+    CREATE TABLE doc_index (
+        coll TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, key TEXT NOT NULL,
+        PRIMARY KEY (coll, field, value, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX doc_index_by_key ON doc_index (coll, key);
+    """,
+)
+
+
+def index_entries(collection: str, doc: Doc) -> list[tuple[str, str]]:
+    """(field, value) pairs to index: list fields index each element."""
+    entries = []
+    for field in INDEXED_FIELDS.get(collection, ()):
+        value = doc.get(field)
+        for element in value if isinstance(value, list) else [value]:
+            if isinstance(element, str):
+                entries.append((field, element))
+    return entries
+
+
+class SQLiteStore(DocumentStore):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._in_transaction = contextvars.ContextVar(f"sqlite-tx-{id(self)}", default=False)
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        # WAL with synchronous=NORMAL survives a killed process (not a power cut) and lets
+        # readers of other tools look at the file while svc writes
+        await self.db.execute("PRAGMA journal_mode=WAL")
+        await self.db.execute("PRAGMA synchronous=NORMAL")
+        await self.db.execute("PRAGMA busy_timeout=5000")
+        await self._migrate()
+
+    async def _migrate(self) -> None:
+        async with self.transaction():
+            await self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            async with self.db.execute("SELECT version FROM schema_version") as cursor:
+                row = await cursor.fetchone()
+            applied = row[0] if row else 0
+            for script in MIGRATIONS[applied:]:
+                for statement in filter(str.strip, script.split(";")):
+                    await self.db.execute(statement)
+            if row is None:
+                await self.db.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
+            else:
+                await self.db.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        if self._in_transaction.get():  # nested: part of the enclosing unit
+            yield
+            return
+        async with self._lock:
+            token = self._in_transaction.set(True)
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    await self.db.rollback()
+                    raise
+                await self.db.commit()
+            finally:
+                self._in_transaction.reset(token)
+
+    async def _rows(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        async with self.transaction(), self.db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def get(self, collection: str, key: str) -> Versioned | None:
+        rows = await self._rows("SELECT version, doc FROM docs WHERE coll = ? AND key = ?",
+                                (collection, key))
+        return Versioned(key, rows[0][0], loads(rows[0][1])) if rows else None
+
+    async def get_many(self, collection: str, keys: Iterable[str]) -> dict[str, Versioned]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, Versioned] = {}
+        for start in range(0, len(wanted), 500):  # stay under SQLite's variable limit
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._rows(
+                f"SELECT key, version, doc FROM docs WHERE coll = ? AND key IN ({marks})",
+                (collection, *chunk))
+            found.update({k: Versioned(k, v, loads(d)) for k, v, d in rows})
+        return found
+
+    async def put(self, collection: str, key: str, doc: Doc, expected_version: int) -> int:
+        body, due = dumps(doc), doc.get(DUE_FIELD)
+        async with self.transaction():
+            if expected_version == 0:
+                try:
+                    await self.db.execute(
+                        "INSERT INTO docs (coll, key, version, doc, due_at) VALUES (?, ?, 1, ?, ?)",
+                        (collection, key, body, due))
+                except sqlite3.IntegrityError:
+                    raise VersionConflict(f"{collection}/{key} already exists") from None
+            else:
+                cursor = await self.db.execute(
+                    "UPDATE docs SET version = version + 1, doc = ?, due_at = ?"
+                    " WHERE coll = ? AND key = ? AND version = ?",
+                    (body, due, collection, key, expected_version))
+                if cursor.rowcount != 1:
+                    raise VersionConflict(f"{collection}/{key} is not at version "
+                                          f"{expected_version}")
+            await self._reindex(collection, key, doc)
+        return expected_version + 1
+
+    async def _reindex(self, collection: str, key: str, doc: Doc) -> None:
+        if collection not in INDEXED_FIELDS:
+            return
+        await self.db.execute("DELETE FROM doc_index WHERE coll = ? AND key = ?", (collection, key))
+        await self.db.executemany(
+            "INSERT OR IGNORE INTO doc_index (coll, field, value, key) VALUES (?, ?, ?, ?)",
+            [(collection, field, value, key) for field, value in index_entries(collection, doc)])
+
+    async def put_many(self, collection: str, docs: Sequence[tuple[str, Doc]]) -> None:
+        async with self.transaction():
+            await self.db.executemany(
+                "INSERT INTO docs (coll, key, version, doc, due_at) VALUES (?, ?, 1, ?, ?)"
+                " ON CONFLICT (coll, key) DO UPDATE SET version = version + 1,"
+                " doc = excluded.doc, due_at = excluded.due_at",
+                [(collection, key, dumps(doc), doc.get(DUE_FIELD)) for key, doc in docs])
+            await self.db.executemany(
+                "INSERT OR IGNORE INTO doc_index (coll, field, value, key) VALUES (?, ?, ?, ?)",
+                [(collection, field, value, key) for key, doc in docs
+                 for field, value in index_entries(collection, doc)])
+
+    async def find_keys(self, collection: str, field: str, value: Any) -> list[str]:
+        rows = await self._rows(
+            "SELECT key FROM doc_index WHERE coll = ? AND field = ? AND value = ? ORDER BY key",
+            (collection, field, value))
+        return [row[0] for row in rows]
+
+    async def find_due(self, collection: str, upto: float, limit: int) -> list[Versioned]:
+        rows = await self._rows(
+            "SELECT key, version, doc FROM docs WHERE coll = ? AND due_at IS NOT NULL"
+            " AND due_at <= ? ORDER BY due_at, key LIMIT ?", (collection, upto, limit))
+        return [Versioned(k, v, loads(d)) for k, v, d in rows]
+
+    async def scan(self, collection: str) -> AsyncIterator[Versioned]:
+        after = ""
+        while True:
+            rows = await self._rows(
+                "SELECT key, version, doc FROM docs WHERE coll = ? AND key > ?"
+                " ORDER BY key LIMIT 1000", (collection, after))
+            for key, version, doc in rows:
+                yield Versioned(key, version, loads(doc))
+            if len(rows) < 1000:
+                return
+            after = rows[-1][0]
