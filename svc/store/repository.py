@@ -1,0 +1,477 @@
+"""The domain operations on the store, written once for every adapter (SPEC §6, §7, §12).
+
+Each public operation is one unit of work: read, edit with ``records``, write with
+compare-and-set, inside one transaction; a lost compare-and-set re-runs the whole unit.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
+
+from ..quantities import Counts, add_counts
+from ..rating import load_plan
+from .abc import DocumentStore, StoreError, VersionConflict, Versioned
+from .records import (
+    AppliedChange,
+    Doc,
+    DocChange,
+    QuantityChange,
+    add_cascade_counts,
+    add_own_counts,
+    deep_update,
+    ledger_key,
+    mark_dirty,
+    negate,
+    new_account,
+    new_services,
+    plan_key,
+    replace_quantities,
+)
+
+T = TypeVar("T")
+TOMBSTONE_REV = 2**62  # a delete without a revision outranks every later edit
+
+
+class NotFound(StoreError):
+    reason = "account_not_found"
+
+
+class PlanNotFound(StoreError):
+    reason = "plan_not_found"
+
+
+class Forbidden(StoreError):
+    reason = "forbidden"
+
+
+class NotAssigned(StoreError):
+    reason = "not_assigned"
+
+
+class MasterAccount(StoreError):
+    reason = "master_account"
+
+
+class Conflict(StoreError):
+    reason = "conflict"
+
+
+class InvalidInput(StoreError, ValueError):
+    """Bad values from a caller; ``path`` names the field (SPEC §10)."""
+
+    reason = "invalid"
+
+    def __init__(self, path: str, rule: str) -> None:
+        super().__init__(f"{path}: {rule}")
+        self.path, self.rule = path, rule
+
+
+def validate_counts(counts: Any, path: str) -> Counts:
+    """Quantities are objects of objects of integers >= 0 (SPEC §12)."""
+    if not isinstance(counts, dict):
+        raise InvalidInput(path, "must be an object of categories")
+    for category, items in counts.items():
+        if not isinstance(items, dict):
+            raise InvalidInput(f"{path}.{category}", "must be an object of items")
+        for item, value in items.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInput(f"{path}.{category}.{item}", "must be an integer >= 0")
+    return counts
+
+
+class Repository:
+    def __init__(self, store: DocumentStore, *, master_account_id: str | None = None,
+                 sync_buffer_s: float = 0, clock: Callable[[], float] = time.time,
+                 attempts: int = 100) -> None:
+        self.store = store
+        self.configured_master = master_account_id
+        self.sync_buffer_s = sync_buffer_s
+        self.clock = clock
+        self.attempts = attempts
+
+    async def _unit(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run ``work`` in a transaction, again from the start while a compare-and-set loses."""
+        retrying = AsyncRetrying(retry=retry_if_exception_type(VersionConflict),
+                                 stop=stop_after_attempt(self.attempts),
+                                 wait=wait_random(0, 0.005), reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self.store.transaction():
+                        return await work()
+        except VersionConflict as error:
+            raise Conflict(str(error)) from None
+        raise AssertionError("unreachable")
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def account(self, account_id: str) -> Doc | None:
+        found = await self.store.get("accounts", account_id)
+        return found.doc if found else None
+
+    async def services(self, account_id: str) -> Doc | None:
+        found = await self.store.get("services", account_id)
+        return found.doc if found else None
+
+    async def master_id(self) -> str | None:
+        if self.configured_master:
+            return self.configured_master
+        found = await self.store.get("meta", "master")
+        return found.doc["account_id"] if found else None
+
+    async def existing_account(self, account_id: str) -> Doc:
+        account = await self.account(account_id)
+        if account is None or account["deleted"]:
+            raise NotFound(f"account {account_id} is not known")
+        return account
+
+    # --- document changes ----------------------------------------------------------------
+
+    async def apply_doc_change(self, change: DocChange) -> AppliedChange:
+        """Idempotent and ordered by revision: a change not newer than the stored one is
+        ignored, and a delete leaves a tombstone (SPEC §6)."""
+        return await self._unit(lambda: self._apply(change))
+
+    async def _apply(self, change: DocChange) -> AppliedChange:
+        key = ledger_key(change.account_id, change.doc_id)
+        entry = await self.store.get("ledger", key)
+        rev = change.rev if change.rev is not None else TOMBSTONE_REV
+        if entry is not None and entry.doc["rev"] >= rev:
+            return AppliedChange("ignored")
+        before = {} if entry is None or entry.doc["deleted"] else entry.doc["counts"]
+        after = {} if change.deleted else change.counts
+        await self.store.put("ledger", key, {
+            "account_id": change.account_id, "doc_id": change.doc_id, "type": change.doc_type,
+            "rev": rev, "deleted": change.deleted, "counts": after,
+        }, entry.version if entry else 0)
+        changes: list[QuantityChange] = []
+        if change.account is not None or (change.deleted and change.doc_type == "account"):
+            changes += await self._apply_account(change)
+        delta = add_counts(after, negate(before))
+        if delta:
+            changes += await self._add_own(change.account_id, delta)
+        return AppliedChange("applied", tuple(changes))
+
+    async def _load(self, collection: str, key: str, new: Callable[[str], Doc]) -> Versioned:
+        return await self.store.get(collection, key) or Versioned(key, 0, new(key))
+
+    async def _put(self, found: Versioned, collection: str, doc: Doc) -> None:
+        await self.store.put(collection, found.key, doc, found.version)
+
+    async def _add_own(self, account_id: str, delta: Counts) -> list[QuantityChange]:
+        account = await self._load("accounts", account_id, new_account)
+        if account.version == 0:
+            await self._put(account, "accounts", account.doc)
+        services = await self._load("services", account_id, new_services)
+        doc, resolved_delta, changes = add_own_counts(services.doc, delta)
+        if changes:
+            doc = mark_dirty(doc, self.clock(), self.sync_buffer_s)
+        await self._put(services, "services", doc)
+        if resolved_delta and not account.doc["pending"] and not account.doc["deleted"]:
+            changes += await self._add_to_ancestors(account.doc["tree"], resolved_delta)
+        return changes
+
+    async def _add_to_ancestors(self, tree: Iterable[str], delta: Counts) -> list[QuantityChange]:
+        """Work proportional to the tree's depth, never to the number of documents."""
+        changes: list[QuantityChange] = []
+        if not delta:
+            return changes
+        for ancestor in tree:
+            services = await self._load("services", ancestor, new_services)
+            doc, cascade_changes = add_cascade_counts(services.doc, delta)
+            if cascade_changes:
+                doc = mark_dirty(doc, self.clock(), self.sync_buffer_s)
+            await self._put(services, "services", doc)
+            changes += cascade_changes
+        return changes
+
+    async def _apply_account(self, change: DocChange) -> list[QuantityChange]:
+        found = await self._load("accounts", change.account_id, new_account)
+        account = dict(found.doc)
+        services = await self._load("services", change.account_id, new_services)
+        own = services.doc["quantities"]["account"]
+        attached = not account["pending"] and not account["deleted"]
+        changes: list[QuantityChange] = []
+        repoint = False
+        if change.deleted:
+            # its totals leave its ancestors; a final (empty) invoice is synced (SPEC §12)
+            if attached:
+                changes += await self._add_to_ancestors(account["tree"], negate(own))
+            account["deleted"] = True
+            await self._put(services, "services",
+                            mark_dirty(services.doc, self.clock(), self.sync_buffer_s))
+        else:
+            fields = change.account
+            assert fields is not None
+            tree = list(fields.tree)
+            # only a flag that differs from the document's previous revision counts, so an
+            # ordinary edit never undoes a promote made through svc (SPEC §12)
+            if fields.is_reseller != account["reseller_flag_seen"]:
+                account["reseller_flag_seen"] = fields.is_reseller
+                repoint = account["is_reseller"] != fields.is_reseller and attached
+                account["is_reseller"] = fields.is_reseller
+            account.update(enabled=fields.enabled, name=fields.name)
+            if not tree and not self.configured_master and await self.master_id() is None:
+                await self.store.put("meta", "master", {"account_id": change.account_id}, 0)
+            if not attached:
+                changes += await self._add_to_ancestors(tree, own)
+            elif tree != account["tree"]:
+                changes += await self._add_to_ancestors(account["tree"], negate(own))
+                changes += await self._add_to_ancestors(tree, own)
+            first_seen = account["pending"]
+            account.update(tree=tree, pending=False)
+            account["reseller_id"] = await self._nearest_reseller(tree)
+            if first_seen:
+                await self._assign_default_plan(account, services)
+        await self._put(found, "accounts", account)
+        if repoint:
+            await self._repoint_descendants(change.account_id)
+        return changes
+
+    async def _nearest_reseller(self, tree: list[str]) -> str | None:
+        """The nearest ancestor flagged reseller, else the master (ref §4.1)."""
+        ancestors = await self.store.get_many("accounts", tree)
+        for ancestor in reversed(tree):
+            found = ancestors.get(ancestor)
+            if found and found.doc["is_reseller"] and not found.doc["deleted"]:
+                return ancestor
+        return await self.master_id() or (tree[0] if tree else None)
+
+    async def _assign_default_plan(self, account: Doc, services: Versioned) -> None:
+        """A new account gets its reseller's default plan, if any (SPEC §6)."""
+        reseller = account["reseller_id"]
+        if reseller is None or services.doc["plans"]:
+            return
+        reseller_services = await self.store.get("services", reseller)
+        default = reseller_services.doc.get("default_plan") if reseller_services else None
+        if default is None or await self.store.get("plans", plan_key(reseller, default)) is None:
+            return
+        # re-read: the services document may have been written earlier in this unit
+        current = await self._load("services", services.key, new_services)
+        doc = _with_plan(current.doc, default, reseller, {})
+        await self._put(current, "services", mark_dirty(doc, self.clock(), self.sync_buffer_s))
+
+    async def _repoint_descendants(self, account_id: str) -> None:
+        """Re-point only the descendants whose nearest reseller changes (SPEC §12)."""
+        keys = await self.store.find_keys("accounts", "tree", account_id)
+        descendants = await self.store.get_many("accounts", keys)
+        for found in descendants.values():
+            reseller = await self._nearest_reseller(found.doc["tree"])
+            if reseller != found.doc["reseller_id"]:
+                await self._put(found, "accounts", {**found.doc, "reseller_id": reseller})
+                await self._touch(found.key)
+
+    async def _touch(self, account_id: str) -> None:
+        services = await self._load("services", account_id, new_services)
+        await self._put(services, "services",
+                        mark_dirty(services.doc, self.clock(), self.sync_buffer_s))
+
+    # --- resellers -----------------------------------------------------------------------
+
+    async def set_reseller(self, account_id: str, is_reseller: bool) -> Doc:
+        async def work() -> Doc:
+            if account_id == await self.master_id():
+                raise MasterAccount("the master account is always a reseller")
+            account = await self.existing_account(account_id)
+            found = await self.store.get("accounts", account_id)
+            assert found is not None
+            updated = {**account, "is_reseller": is_reseller}
+            await self._put(found, "accounts", updated)
+            if account["is_reseller"] != is_reseller:
+                await self._touch(account_id)
+                await self._repoint_descendants(account_id)
+            return updated
+
+        return await self._unit(work)
+
+    # --- reconcile -----------------------------------------------------------------------
+
+    async def reconcile(self, account_id: str) -> list[QuantityChange]:
+        """Recount one account from its ledger and its cascade from its descendants."""
+        await self.existing_account(account_id)
+        changes = await self._unit(lambda: self._recount_own(account_id))
+        return changes + await self._unit(lambda: self._recount_cascade(account_id))
+
+    async def reconcile_all(self) -> list[QuantityChange]:
+        keys = [found.key async for found in self.store.scan("accounts")]
+        changes: list[QuantityChange] = []
+        for key in keys:  # every account's own counts first: cascades sum them
+            changes += await self._unit(lambda key=key: self._recount_own(key))
+        for key in keys:
+            changes += await self._unit(lambda key=key: self._recount_cascade(key))
+        return changes
+
+    async def _recount_own(self, account_id: str) -> list[QuantityChange]:
+        keys = await self.store.find_keys("ledger", "account_id", account_id)
+        raw: Counts = {}
+        for entry in (await self.store.get_many("ledger", keys)).values():
+            if not entry.doc["deleted"]:
+                raw = add_counts(raw, entry.doc["counts"])
+        services = await self._load("services", account_id, new_services)
+        doc, changes = replace_quantities(services.doc, raw=raw)
+        if changes or services.version == 0:
+            await self._put(services, "services",
+                            mark_dirty(doc, self.clock(), self.sync_buffer_s) if changes else doc)
+        return changes
+
+    async def _recount_cascade(self, account_id: str) -> list[QuantityChange]:
+        keys = await self.store.find_keys("accounts", "tree", account_id)
+        accounts = await self.store.get_many("accounts", keys)
+        live = [k for k, found in accounts.items()
+                if not found.doc["deleted"] and not found.doc["pending"]]
+        cascade: Counts = {}
+        for found in (await self.store.get_many("services", live)).values():
+            cascade = add_counts(cascade, found.doc["quantities"]["account"])
+        services = await self._load("services", account_id, new_services)
+        doc, changes = replace_quantities(services.doc, cascade=cascade)
+        if changes:
+            await self._put(services, "services", mark_dirty(doc, self.clock(), self.sync_buffer_s))
+        return changes
+
+    # --- plans ---------------------------------------------------------------------------
+
+    async def put_plan(self, vendor_id: str, plan_id: str, doc: Doc,
+                       expected_version: int | None = None) -> Versioned:
+        """Upsert a plan under its vendor; a stale ``expected_version`` is a conflict; every
+        account it is assigned to becomes dirty (SPEC §12)."""
+        load_plan(doc)  # refuses an invalid plan before anything is written
+
+        async def work() -> Versioned:
+            key = plan_key(vendor_id, plan_id)
+            found = await self.store.get("plans", key)
+            version = found.version if found else 0
+            if expected_version is not None and expected_version != version:
+                raise Conflict(f"plan {plan_id} is at version {version}, not {expected_version}")
+            record = {"id": plan_id, "vendor_id": vendor_id, "name": doc.get("name"),
+                      "description": doc.get("description"), "category": doc.get("category"),
+                      "doc": doc}
+            new_version = await self.store.put("plans", key, record, version)
+            for account_id in await self.store.find_keys("services", "plan_keys", key):
+                await self._touch(account_id)
+            return Versioned(key, new_version, record)
+
+        return await self._unit(work)
+
+    async def get_plan(self, vendor_id: str, plan_id: str) -> Versioned:
+        found = await self.store.get("plans", plan_key(vendor_id, plan_id))
+        if found is None or found.doc.get("deleted"):
+            raise PlanNotFound(f"plan {plan_id} of {vendor_id} is not known")
+        return found
+
+    async def delete_plan(self, vendor_id: str, plan_id: str) -> None:
+        async def work() -> None:
+            found = await self.get_plan(vendor_id, plan_id)
+            await self.store.put("plans", found.key, {**found.doc, "deleted": True},
+                                 found.version)
+            for account_id in await self.store.find_keys("services", "plan_keys", found.key):
+                await self._touch(account_id)
+
+        await self._unit(work)
+
+    async def list_plans(self, vendor_id: str) -> list[Versioned]:
+        keys = await self.store.find_keys("plans", "vendor_id", vendor_id)
+        found = await self.store.get_many("plans", keys)
+        return [found[k] for k in keys if k in found and not found[k].doc.get("deleted")]
+
+    async def available_plans(self, account_id: str) -> list[Versioned]:
+        account = await self.existing_account(account_id)
+        return await self.list_plans(account["reseller_id"] or account_id)
+
+    # --- services documents ----------------------------------------------------------------
+
+    async def edit_services(self, account_id: str, edit: Callable[[Doc], Doc]) -> Doc:
+        """Read-modify-write of a services document with its version in the filter; any
+        write marks it dirty (SPEC §12)."""
+        async def work() -> Doc:
+            await self.existing_account(account_id)
+            services = await self._load("services", account_id, new_services)
+            doc = mark_dirty(edit(copy.deepcopy(services.doc)), self.clock(), self.sync_buffer_s)
+            await self._put(services, "services", doc)
+            return doc
+
+        return await self._unit(work)
+
+    async def assign_plan(self, account_id: str, plan_id: str, overrides: Doc | None = None,
+                          merge: bool = False) -> Doc:
+        account = await self.existing_account(account_id)
+        reseller = account["reseller_id"] or account_id
+        await self._owned_plan(reseller, plan_id)
+
+        def edit(doc: Doc) -> Doc:
+            current = doc["plans"].get(plan_id, {}).get("overrides", {})
+            if overrides is None:
+                chosen = current  # assigning without overrides keeps the existing ones
+            else:
+                chosen = deep_update(current, overrides) if merge else overrides
+            return _with_plan(doc, plan_id, reseller, chosen)
+
+        return await self.edit_services(account_id, edit)
+
+    async def _owned_plan(self, reseller: str, plan_id: str) -> None:
+        try:
+            await self.get_plan(reseller, plan_id)
+        except PlanNotFound:
+            raise Forbidden(f"plan {plan_id} is not one of reseller {reseller}'s plans") from None
+
+    async def remove_plan(self, account_id: str, plan_id: str) -> Doc:
+        def edit(doc: Doc) -> Doc:
+            if plan_id not in doc["plans"]:
+                raise NotAssigned(f"plan {plan_id} is not assigned to {account_id}")
+            plans = {k: v for k, v in doc["plans"].items() if k != plan_id}
+            return {**doc, "plans": plans, "plan_keys": _plan_keys(plans)}
+
+        return await self.edit_services(account_id, edit)
+
+    async def set_overrides(self, account_id: str, overrides: Doc, merge: bool = False) -> Doc:
+        return await self.edit_services(account_id, lambda doc: {
+            **doc, "overrides": deep_update(doc["overrides"], overrides) if merge else overrides})
+
+    async def set_manual(self, account_id: str, manual: Any, merge: bool = False) -> Doc:
+        validate_counts(manual, "$.Quantities")
+
+        def edit(doc: Doc) -> Doc:
+            current = doc["quantities"]["manual"]
+            merged = deep_update(current, manual) if merge else manual
+            doc["quantities"]["manual"] = merged
+            return doc
+
+        return await self.edit_services(account_id, edit)
+
+    async def set_default_plan(self, reseller_id: str, plan_id: str | None) -> Doc:
+        account = await self.existing_account(reseller_id)
+        if not account["is_reseller"] and reseller_id != await self.master_id():
+            raise Forbidden(f"{reseller_id} is neither a reseller nor the master")
+        if plan_id is not None:
+            await self.get_plan(reseller_id, plan_id)
+        return await self.edit_services(reseller_id, lambda doc: {**doc, "default_plan": plan_id})
+
+    # --- sync results and the local bookkeeper's ledger ------------------------------------
+
+    async def record_sync_result(self, account_id: str, sync_id: str, result: Doc) -> None:
+        await self.store.put("sync_results", f"{account_id}/{sync_id}",
+                             {"account_id": account_id, **result}, 0)
+
+    async def append_book_ledger(self, account_id: str, idempotency_key: str,
+                                 invoice: Doc) -> bool:
+        """Idempotent by key: False when that invoice was already written."""
+        try:
+            await self.store.put("book_ledger", idempotency_key,
+                                 {"account_id": account_id, "invoice": invoice}, 0)
+        except VersionConflict:
+            return False
+        return True
+
+
+def _plan_keys(plans: Doc) -> list[str]:
+    return sorted(plan_key(entry["vendor_id"], plan_id) for plan_id, entry in plans.items())
+
+
+def _with_plan(doc: Doc, plan_id: str, vendor_id: str, overrides: Doc) -> Doc:
+    plans = {**doc["plans"], plan_id: {"vendor_id": vendor_id, "overrides": overrides}}
+    return {**doc, "plans": plans, "plan_keys": _plan_keys(plans)}
+
