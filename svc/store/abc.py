@@ -30,6 +30,12 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
 DUE_FIELD = "due_at"
 
 
+def due_of(doc: Doc) -> float | None:
+    """The ``due_at`` of a document as a float (stored JSON numbers come back as Decimal)."""
+    due = doc.get(DUE_FIELD)
+    return None if due is None else float(due)
+
+
 @dataclass(frozen=True)
 class Versioned:
     key: str

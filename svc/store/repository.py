@@ -160,13 +160,17 @@ class Repository:
     async def _load(self, collection: str, key: str, new: Callable[[str], Doc]) -> Versioned:
         return await self.store.get(collection, key) or Versioned(key, 0, new(key))
 
+    async def _ensure(self, collection: str, key: str, new: Callable[[str], Doc]) -> Versioned:
+        found = await self._load(collection, key, new)
+        if found.version:
+            return found
+        return Versioned(key, await self.store.put(collection, key, found.doc, 0), found.doc)
+
     async def _put(self, found: Versioned, collection: str, doc: Doc) -> None:
         await self.store.put(collection, found.key, doc, found.version)
 
     async def _add_own(self, account_id: str, delta: Counts) -> list[QuantityChange]:
-        account = await self._load("accounts", account_id, new_account)
-        if account.version == 0:
-            await self._put(account, "accounts", account.doc)
+        account = await self._ensure("accounts", account_id, new_account)
         services = await self._load("services", account_id, new_services)
         doc, resolved_delta, changes = add_own_counts(services.doc, delta)
         if changes:
@@ -193,7 +197,7 @@ class Repository:
     async def _apply_account(self, change: DocChange) -> list[QuantityChange]:
         found = await self._load("accounts", change.account_id, new_account)
         account = dict(found.doc)
-        services = await self._load("services", change.account_id, new_services)
+        services = await self._ensure("services", change.account_id, new_services)
         own = services.doc["quantities"]["account"]
         attached = not account["pending"] and not account["deleted"]
         changes: list[QuantityChange] = []

@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 
 from ..jsonio import dumps, loads
-from .abc import DUE_FIELD, INDEXED_FIELDS, Doc, DocumentStore, VersionConflict, Versioned
+from .abc import INDEXED_FIELDS, Doc, DocumentStore, VersionConflict, Versioned, due_of
 
 # Each entry is one migration, applied once in order; the schema's version is its count.
 MIGRATIONS: tuple[str, ...] = (
@@ -130,7 +130,7 @@ class SQLiteStore(DocumentStore):
         return found
 
     async def put(self, collection: str, key: str, doc: Doc, expected_version: int) -> int:
-        body, due = dumps(doc), doc.get(DUE_FIELD)
+        body, due = dumps(doc), due_of(doc)
         async with self.transaction():
             if expected_version == 0:
                 try:
@@ -164,7 +164,7 @@ class SQLiteStore(DocumentStore):
                 "INSERT INTO docs (coll, key, version, doc, due_at) VALUES (?, ?, 1, ?, ?)"
                 " ON CONFLICT (coll, key) DO UPDATE SET version = version + 1,"
                 " doc = excluded.doc, due_at = excluded.due_at",
-                [(collection, key, dumps(doc), doc.get(DUE_FIELD)) for key, doc in docs])
+                [(collection, key, dumps(doc), due_of(doc)) for key, doc in docs])
             await self.db.executemany(
                 "INSERT OR IGNORE INTO doc_index (coll, field, value, key) VALUES (?, ?, ?, ?)",
                 [(collection, field, value, key) for key, doc in docs

@@ -1,0 +1,29 @@
+"""Building document changes from KAZOO-shaped documents, as the doc-change consumer will."""
+
+from __future__ import annotations
+
+from svc.quantities import document_contributions
+from svc.store import AccountFields, DocChange
+
+
+def account_doc(account_id: str, tree: list[str], reseller: bool = False) -> dict:
+    return {"_id": account_id, "pvt_type": "account", "pvt_tree": tree,
+            "pvt_reseller": reseller, "name": account_id}
+
+
+def change(account_id: str, doc: dict, rev: int | None, deleted: bool = False) -> DocChange:
+    fields = None
+    if doc.get("pvt_type") == "account":
+        fields = AccountFields(tuple(doc.get("pvt_tree", ())), bool(doc.get("pvt_reseller")),
+                               doc.get("pvt_enabled", True) is not False, doc.get("name"))
+    counts = {} if deleted else document_contributions(doc).counts
+    return DocChange(account_id, doc["_id"], doc.get("pvt_type", doc["_id"]), rev, deleted,
+                     counts, fields)
+
+
+def device(doc_id: str, device_type: str = "sip_device") -> dict:
+    return {"_id": doc_id, "pvt_type": "device", "device_type": device_type}
+
+
+def user(doc_id: str, priv_level: str = "user") -> dict:
+    return {"_id": doc_id, "pvt_type": "user", "priv_level": priv_level}
