@@ -30,6 +30,11 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
 DUE_FIELD = "due_at"
 
 
+def index_values(value: Any) -> list[str]:
+    """What an indexed field is found by: its string, or each string of a list."""
+    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+
+
 def due_of(doc: Doc) -> float | None:
     """The ``due_at`` of a document as a float (stored JSON numbers come back as Decimal)."""
     due = doc.get(DUE_FIELD)

@@ -17,7 +17,15 @@ from typing import Any
 import aiosqlite
 
 from ..jsonio import dumps, loads
-from .abc import INDEXED_FIELDS, Doc, DocumentStore, VersionConflict, Versioned, due_of
+from .abc import (
+    INDEXED_FIELDS,
+    Doc,
+    DocumentStore,
+    VersionConflict,
+    Versioned,
+    due_of,
+    index_values,
+)
 
 # Each entry is one migration, applied once in order; the schema's version is its count.
 MIGRATIONS: tuple[str, ...] = (
@@ -38,14 +46,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def index_entries(collection: str, doc: Doc) -> list[tuple[str, str]]:
-    """(field, value) pairs to index: list fields index each element."""
-    entries = []
-    for field in INDEXED_FIELDS.get(collection, ()):
-        value = doc.get(field)
-        for element in value if isinstance(value, list) else [value]:
-            if isinstance(element, str):
-                entries.append((field, element))
-    return entries
+    return [(field, value) for field in INDEXED_FIELDS.get(collection, ())
+            for value in index_values(doc.get(field))]
 
 
 class SQLiteStore(DocumentStore):
@@ -165,6 +167,8 @@ class SQLiteStore(DocumentStore):
                 " ON CONFLICT (coll, key) DO UPDATE SET version = version + 1,"
                 " doc = excluded.doc, due_at = excluded.due_at",
                 [(collection, key, dumps(doc), due_of(doc)) for key, doc in docs])
+            await self.db.executemany("DELETE FROM doc_index WHERE coll = ? AND key = ?",
+                                      [(collection, key) for key, _ in docs])
             await self.db.executemany(
                 "INSERT OR IGNORE INTO doc_index (coll, field, value, key) VALUES (?, ?, ?, ?)",
                 [(collection, field, value, key) for key, doc in docs
