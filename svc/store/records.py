@@ -94,14 +94,17 @@ def new_services(account_id: str) -> Doc:
 
 
 def mark_dirty(services: Doc, now: float, buffer_s: float = 0) -> Doc:
-    """Dirty, and due once the change is ``buffer_s`` old, a back-off has passed and no
-    replica holds a lease on it (SPEC §12 "Sync")."""
-    out = dict(services)
-    out["dirty"] = True
-    out["changed_at"] = now
-    lease_until = (out.get("lease") or {}).get("until", 0)
-    out["due_at"] = max(now + buffer_s, out.get("next_attempt_at") or 0, lease_until)
-    return out
+    """Dirty since ``now``; see ``with_due_time``."""
+    return with_due_time({**services, "dirty": True, "changed_at": now}, buffer_s)
+
+
+def with_due_time(services: Doc, buffer_s: float) -> Doc:
+    """A dirty account falls due once its last change is ``buffer_s`` old, its back-off has
+    passed and no replica holds a lease on it (SPEC §12 "Sync")."""
+    lease_until = (services.get("lease") or {}).get("until", 0)
+    due = max(float(services["changed_at"]) + buffer_s,
+              float(services.get("next_attempt_at") or 0), float(lease_until))
+    return {**services, "due_at": due}
 
 
 def _changes(account_id: str, scope: Literal["account", "cascade"], before: Counts,

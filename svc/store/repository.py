@@ -31,6 +31,7 @@ from .records import (
     new_services,
     plan_key,
     replace_quantities,
+    with_due_time,
 )
 
 T = TypeVar("T")
@@ -135,6 +136,7 @@ class Repository:
     async def apply_doc_change(self, change: DocChange) -> AppliedChange:
         """Idempotent and ordered by revision: a change not newer than the stored one is
         ignored, and a delete leaves a tombstone (SPEC §6)."""
+        validate_counts(change.counts, "$.counts")
         return await self._unit(lambda: self._apply(change))
 
     async def _apply(self, change: DocChange) -> AppliedChange:
@@ -453,6 +455,44 @@ class Repository:
         if plan_id is not None:
             await self.get_plan(reseller_id, plan_id)
         return await self.edit_services(reseller_id, lambda doc: {**doc, "default_plan": plan_id})
+
+    # --- dirty accounts: claimed with a lease, released clean only if unchanged -----------
+
+    async def claim_due(self, owner: str, limit: int, lease_s: float) -> list[Versioned]:
+        """Lease up to ``limit`` due services documents to ``owner``: a leased document is
+        not due again until its lease expires, so replicas never sync one account at once."""
+        now = self.clock()
+        claimed = []
+        for found in await self.store.find_due("services", now, limit):
+            lease = {"owner": owner, "until": now + lease_s}
+            doc = {**found.doc, "lease": lease, "due_at": lease["until"]}
+            try:
+                version = await self.store.put("services", found.key, doc, found.version)
+            except VersionConflict:
+                continue  # another replica claimed or changed it first
+            claimed.append(Versioned(found.key, version, doc))
+        return claimed
+
+    async def release(self, account_id: str, owner: str, claimed_version: int, *,
+                      synced: bool, updates: Doc | None = None,
+                      next_attempt_at: float | None = None) -> bool:
+        """End a lease. The account turns clean only if ``synced`` and nothing wrote its
+        services document since the claim; otherwise it stays dirty and falls due again
+        after ``next_attempt_at``. False when the lease was lost to another replica."""
+        async def work() -> bool:
+            found = await self.store.get("services", account_id)
+            if found is None or (found.doc.get("lease") or {}).get("owner") != owner:
+                return False
+            doc = {**found.doc, **(updates or {}), "lease": None,
+                   "next_attempt_at": next_attempt_at}
+            if synced and found.version == claimed_version:
+                doc.update(dirty=False, due_at=None)
+            else:
+                doc = with_due_time({**doc, "dirty": True}, self.sync_buffer_s)
+            await self._put(found, "services", doc)
+            return True
+
+        return await self._unit(work)
 
     # --- sync results and the local bookkeeper's ledger ------------------------------------
 
