@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import socket
+from typing import Annotated, Any, Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .quantities import DEFAULT_CLASSIFIERS, NumberClassifier, parse_classifiers
@@ -13,6 +14,20 @@ from .quantities import DEFAULT_CLASSIFIERS, NumberClassifier, parse_classifiers
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SVC_", extra="ignore")
 
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    store_url: str = "sqlite:///./svc-data/svc.db"
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(9102, ge=0, le=65535)
+    master_account_id: str | None = None
+    sync_interval_s: float = Field(20, gt=0)
+    sync_buffer_s: float = Field(0, ge=0)
+    sync_batch: int = Field(100, ge=1)
+    rpc_prefetch: int = Field(200, ge=1)
+    max_message_bytes: int = Field(1024 * 1024, ge=1024)
+    delivery_limit: int = Field(5, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    node: str = Field(default_factory=lambda: f"services@{socket.gethostname()}")
     # a JSON list of {"name", "regex"} in match order (SPEC §12); decoded by parse_classifiers
     number_classifiers: Annotated[tuple[NumberClassifier, ...], NoDecode] = DEFAULT_CLASSIFIERS
 

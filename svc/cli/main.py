@@ -70,6 +70,76 @@ def quantities(
     _print_json(counts)
 
 
+@app.command()
+def serve() -> None:
+    """Run the service: AMQP RPC, the doc-change consumer (SVC_* settings)."""
+    import asyncio
+    import logging
+    import signal
+
+    from ..app import serve as run_service
+    from ..settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        fail(str(error))
+    logging.basicConfig(level=settings.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_service(settings, stop)
+
+    asyncio.run(main())
+
+
+@app.command()
+def call(
+    category: Annotated[str, typer.Argument(help="request category, e.g. summary, plans")],
+    event_name: Annotated[str, typer.Argument(help="e.g. summary or summary_req")],
+    account: Annotated[str | None, typer.Option("--account", help="Account-ID")] = None,
+    json_fields: Annotated[str | None, typer.Option("--json", help="more request fields")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the reply")] = 10,
+) -> None:
+    """Send one request to a running svc and print the reply (exit 0 ok, 1 error reply,
+    2 bad input or timeout)."""
+    import asyncio
+
+    from ..amqp.client import ServicesClient
+    from ..jsonio import loads
+    from ..settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        fail(str(error))
+    try:
+        fields = loads(json_fields) if json_fields else {}
+    except ValueError as error:
+        fail(f"--json is not valid JSON: {error}")
+    if not isinstance(fields, dict):
+        fail("--json must be a JSON object")
+    if account:
+        fields["Account-ID"] = account
+
+    async def run() -> dict:
+        async with ServicesClient(settings.amqp_url) as client:
+            return await client.call(event_name, fields, category, timeout)
+
+    try:
+        reply = asyncio.run(run())
+    except TimeoutError:
+        fail(f"no reply within {timeout} s")
+    except OSError as error:
+        fail(f"cannot reach the broker at SVC_AMQP_URL: {error}")
+    _print_json(reply)
+    if reply.get("Event-Category") == "error" or reply.get("Status") == "error":
+        raise typer.Exit(1)
+
+
 @plans_app.command("lint")
 def plans_lint(
     source: Annotated[str, typer.Argument(metavar="FILE|-", help="a service-plan document")],

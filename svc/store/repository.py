@@ -139,6 +139,16 @@ class Repository:
         validate_counts(change.counts, "$.counts")
         return await self._unit(lambda: self._apply(change))
 
+    async def apply_doc_changes(self, changes: list[DocChange]) -> list[AppliedChange]:
+        """Several changes in one unit of work (the consumer's micro-batches): all or none."""
+        for change in changes:
+            validate_counts(change.counts, "$.counts")
+
+        async def work() -> list[AppliedChange]:
+            return [await self._apply(change) for change in changes]
+
+        return await self._unit(work)
+
     async def _apply(self, change: DocChange) -> AppliedChange:
         key = ledger_key(change.account_id, change.doc_id)
         entry = await self.store.get("ledger", key)
@@ -405,8 +415,7 @@ class Repository:
     async def assign_plan(self, account_id: str, plan_id: str, overrides: Doc | None = None,
                           merge: bool = False) -> Doc:
         account = await self.existing_account(account_id)
-        reseller = account["reseller_id"] or account_id
-        await self._owned_plan(reseller, plan_id)
+        reseller = await self.assignable_vendor(account, plan_id)
 
         def edit(doc: Doc) -> Doc:
             current = doc["plans"].get(plan_id, {}).get("overrides", {})
@@ -418,11 +427,14 @@ class Repository:
 
         return await self.edit_services(account_id, edit)
 
-    async def _owned_plan(self, reseller: str, plan_id: str) -> None:
+    async def assignable_vendor(self, account: Doc, plan_id: str) -> str:
+        """The reseller that owns ``plan_id``; only its plans can be assigned (ref §3.6)."""
+        reseller = account["reseller_id"] or account["id"]
         try:
             await self.get_plan(reseller, plan_id)
         except PlanNotFound:
             raise Forbidden(f"plan {plan_id} is not one of reseller {reseller}'s plans") from None
+        return reseller
 
     async def remove_plan(self, account_id: str, plan_id: str) -> Doc:
         def edit(doc: Doc) -> Doc:

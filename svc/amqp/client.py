@@ -1,0 +1,76 @@
+"""A Kazoo-style client for svc's RPC, for the CLI and for other Python apps to import.
+
+Requests go to ``services`` as ``services.<category>.request``; replies come back on a
+private queue bound to ``targeted`` under its own name, which is the ``Server-ID``, and are
+matched by ``Msg-ID`` (kazoo-amqp.md §2.6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+from ..jsonio import dumps, loads
+from .envelope import CONTENT_TYPE, envelope, new_msg_id
+from .messages import REQUESTS
+
+CATEGORY_OF = {name: category for category, name in REQUESTS}
+
+
+def request_name(name: str) -> str:
+    """``summary`` and ``summary_req`` both name the summary request."""
+    return name if name.endswith("_req") else f"{name}_req"
+
+
+class ServicesClient:
+    def __init__(self, amqp_url: str, node: str | None = None) -> None:
+        self.amqp_url = amqp_url
+        self.node = node or f"svc-client@{socket.gethostname()}"
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    async def __aenter__(self) -> ServicesClient:
+        self.connection = await aio_pika.connect_robust(self.amqp_url)
+        self.channel = await self.connection.channel()
+        self.services = await self.channel.declare_exchange(
+            "services", aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
+        targeted = await self.channel.declare_exchange(
+            "targeted", aio_pika.ExchangeType.DIRECT, durable=False, auto_delete=False)
+        self.queue = await self.channel.declare_queue(
+            f"svc-client-{new_msg_id()[:12]}", exclusive=True, auto_delete=True)
+        await self.queue.bind(targeted, routing_key=self.queue.name)
+        await self.queue.consume(self._on_reply, no_ack=True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.connection.close()
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        try:
+            reply = loads(message.body)
+        except ValueError:
+            return
+        future = self._pending.pop(reply.get("Msg-ID"), None) if isinstance(reply, dict) else None
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    async def call(self, name: str, fields: dict[str, Any] | None = None,
+                   category: str | None = None, timeout: float = 10) -> dict[str, Any]:
+        """Send one request and wait for its reply; ``asyncio.TimeoutError`` if none."""
+        event = request_name(name)
+        category = category or CATEGORY_OF.get(event, event.removesuffix("_req"))
+        msg_id = new_msg_id()
+        message = envelope("services", event, self.node, msg_id,
+                           **{"Server-ID": self.queue.name, **(fields or {})})
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[msg_id] = future
+        try:
+            await self.services.publish(
+                aio_pika.Message(dumps(message), content_type=CONTENT_TYPE),
+                routing_key=f"services.{category}.request")
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(msg_id, None)

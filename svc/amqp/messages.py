@@ -1,0 +1,136 @@
+"""Every request svc answers, as pydantic models of Kazoo-style messages (SPEC §5, §12).
+
+Top-level fields are Title-Case-With-Hyphens as on the wire; unknown fields are accepted.
+The JSON Schemas in ``amqp_schemas/`` are generated from these models (``svc schemas``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from ..rating.quote import Count, QuoteDocument
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
+
+
+Delta = Annotated[int, BeforeValidator(_not_bool)]
+
+
+class Envelope(BaseModel):
+    """Kazoo's default headers (kazoo-amqp.md §1.2)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    app_name: str = Field(alias="App-Name")
+    app_version: str = Field(alias="App-Version")
+    event_category: str = Field(alias="Event-Category")
+    event_name: str = Field(alias="Event-Name")
+    msg_id: str = Field(alias="Msg-ID")
+    node: str | None = Field(None, alias="Node")
+    server_id: str | None = Field(None, alias="Server-ID")
+
+
+class AccountRequest(Envelope):
+    account_id: str = Field(alias="Account-ID", min_length=1)
+
+
+class PlanRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    vendor_id: str | None = None
+    overrides: dict[str, Any] | None = None
+
+
+class QuoteReq(Envelope):
+    """Either a whole quote document, or an account's state with what-if changes."""
+
+    quote_request: QuoteDocument | None = Field(None, alias="Quote-Request")
+    account_id: str | None = Field(None, alias="Account-ID", min_length=1)
+    plans: list[PlanRef] | None = Field(None, alias="Plans")
+    overrides: dict[str, Any] | None = Field(None, alias="Overrides")
+    changes: dict[str, dict[str, Delta]] | None = Field(None, alias="Changes")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> QuoteReq:
+        by_account = (self.account_id, self.plans, self.overrides, self.changes)
+        if self.quote_request is not None and any(v is not None for v in by_account):
+            raise ValueError("Quote-Request excludes Account-ID, Plans, Overrides and Changes")
+        if self.quote_request is None and self.account_id is None:
+            raise ValueError("either Quote-Request or Account-ID is required")
+        return self
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str | None = None
+    version: int | None = None
+    doc: dict[str, Any]
+
+
+class PlanPutReq(AccountRequest):
+    plan: PlanIn = Field(alias="Plan")
+
+
+class PlanIdRequest(AccountRequest):
+    plan_id: str = Field(alias="Plan-ID", min_length=1)
+
+
+class DefaultPlanSetReq(AccountRequest):
+    plan_id: str | None = Field(None, alias="Plan-ID")
+
+
+class BookkeeperSetReq(AccountRequest):
+    bookkeeper: dict[str, str] = Field(alias="Bookkeeper")
+
+
+class AssignReq(PlanIdRequest):
+    overrides: dict[str, Any] | None = Field(None, alias="Overrides")
+    merge: bool = Field(False, alias="Merge")
+    dry_run: bool = Field(False, alias="Dry-Run")
+
+
+class RemoveReq(PlanIdRequest):
+    dry_run: bool = Field(False, alias="Dry-Run")
+
+
+class OverridesSetReq(AccountRequest):
+    overrides: dict[str, Any] = Field(alias="Overrides")
+    merge: bool = Field(False, alias="Merge")
+
+
+class ManualSetReq(AccountRequest):
+    quantities: dict[str, dict[str, Count]] = Field(alias="Quantities")
+    merge: bool = Field(False, alias="Merge")
+
+
+# (category, request Event-Name) -> model; the reply's Event-Name swaps _req for _resp
+REQUESTS: dict[tuple[str, str], type[Envelope]] = {
+    ("quote", "quote_req"): QuoteReq,
+    ("summary", "summary_req"): AccountRequest,
+    ("plans", "plan_put_req"): PlanPutReq,
+    ("plans", "plan_get_req"): PlanIdRequest,
+    ("plans", "plan_delete_req"): PlanIdRequest,
+    ("plans", "available_plans_req"): AccountRequest,
+    ("plans", "default_plan_set_req"): DefaultPlanSetReq,
+    ("plans", "default_plan_get_req"): AccountRequest,
+    ("plans", "bookkeeper_set_req"): BookkeeperSetReq,
+    ("assign", "assign_plan_req"): AssignReq,
+    ("assign", "remove_plan_req"): RemoveReq,
+    ("overrides", "overrides_set_req"): OverridesSetReq,
+    ("overrides", "manual_set_req"): ManualSetReq,
+    ("reseller", "reseller_promote_req"): AccountRequest,
+    ("reseller", "reseller_demote_req"): AccountRequest,
+    ("reseller", "reseller_get_req"): AccountRequest,
+    ("reconcile", "reconcile_req"): AccountRequest,
+    ("standing", "standing_req"): AccountRequest,
+}
+
+
+def response_name(request_name: str) -> str:
+    return request_name.removesuffix("_req") + "_resp"

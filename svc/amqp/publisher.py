@@ -1,0 +1,51 @@
+"""Everything svc publishes: replies, events, dead letters (SPEC §5, §12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+from ..jsonio import dumps
+from .envelope import CONTENT_TYPE, envelope, gregorian_now
+from .topology import DEAD_LETTER_EXCHANGE
+
+DEAD_LETTER_REASON = "x-svc-dead-letter-reason"
+
+
+class Publisher:
+    def __init__(self, channel: AbstractChannel, exchanges: dict[str, AbstractExchange],
+                 node: str) -> None:
+        self.channel = channel
+        self.exchanges = exchanges
+        self.node = node
+
+    async def reply(self, message: dict[str, Any], server_id: str | None,
+                    reply_to: str | None, correlation_id: str | None) -> bool:
+        """Kazoo's way (``targeted``/``Server-ID``) first, else plain AMQP ``reply_to``;
+        False when the request can be answered nowhere."""
+        body = aio_pika.Message(dumps(message), content_type=CONTENT_TYPE,
+                                correlation_id=correlation_id)
+        if server_id:
+            await self.exchanges["targeted"].publish(body, routing_key=server_id)
+        elif reply_to:
+            await self.channel.default_exchange.publish(body, routing_key=reply_to)
+        else:
+            return False
+        return True
+
+    async def event(self, name: str, account_id: str, fields: dict[str, Any]) -> None:
+        message = envelope("services", name, self.node, **{
+            "Account-ID": account_id, "Timestamp": gregorian_now(), **fields})
+        await self.exchanges["services"].publish(
+            aio_pika.Message(dumps(message), content_type=CONTENT_TYPE),
+            routing_key=f"services.{name}.{account_id}")
+
+    async def dead_letter(self, body: bytes, routing_key: str, reason: str,
+                          headers: dict[str, Any] | None = None) -> None:
+        await self.exchanges[DEAD_LETTER_EXCHANGE].publish(
+            aio_pika.Message(body, content_type=CONTENT_TYPE,
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                             headers={**(headers or {}), DEAD_LETTER_REASON: reason}),
+            routing_key=routing_key)

@@ -1,0 +1,115 @@
+"""The RPC server: every request gets an answer, never silence (SPEC §5, §10, §12).
+
+``answer`` is the whole decision (decode, size, envelope, schema, dispatch, reply shape) with
+no AMQP in it; ``RpcServer`` feeds it deliveries, publishes, and acks after the reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aio_pika.abc import AbstractIncomingMessage
+from pydantic import ValidationError
+
+from ..handlers import HANDLERS, Event, Rejected, rejection
+from ..jsonio import loads
+from ..store import Repository, StoreUnavailable
+from .envelope import envelope
+from .messages import REQUESTS, response_name
+from .publisher import Publisher
+
+log = logging.getLogger("svc.rpc")
+BY_NAME = {name: (category, model) for (category, name), model in REQUESTS.items()}
+
+
+@dataclass(frozen=True)
+class Answer:
+    message: dict[str, Any]
+    server_id: str | None
+    outcome: str  # success | error (domain) | invalid (generic error reply)
+    category: str
+    events: tuple[Event, ...] = ()
+
+
+def _invalid(node: str, request: Any, name: str, problem: str, *, echo: bool = True) -> Answer:
+    fields: dict[str, Any] = {"Error-Message": problem}
+    if echo:
+        fields["Request"] = request
+    msg_id = request.get("Msg-ID") if isinstance(request, dict) else None
+    server_id = request.get("Server-ID") if isinstance(request, dict) else None
+    return Answer(envelope("error", response_name(name), node, msg_id, **fields),
+                  server_id if isinstance(server_id, str) else None, "invalid", "unknown")
+
+
+def _field_errors(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '$'}: {e['msg']}"
+                     for e in error.errors())
+
+
+async def answer(repo: Repository, body: bytes, node: str, max_bytes: int) -> Answer:
+    try:
+        request = loads(body)
+    except ValueError as error:
+        return _invalid(node, None, "unknown_req", f"body is not valid JSON: {error}")
+    if not isinstance(request, dict):
+        return _invalid(node, request, "unknown_req", "body must be a JSON object")
+    name = request.get("Event-Name") if isinstance(request.get("Event-Name"), str) else ""
+    if len(body) > max_bytes:
+        return _invalid(node, request, name or "unknown_req",
+                        f"body of {len(body)} bytes exceeds SVC_MAX_MESSAGE_BYTES "
+                        f"({max_bytes})", echo=False)
+    if request.get("Event-Category") != "services":
+        return _invalid(node, request, name or "unknown_req",
+                        "Event-Category: must be \"services\"")
+    if name not in BY_NAME:
+        return _invalid(node, request, name or "unknown_req",
+                        f"Event-Name: unknown request {name!r}; known: {', '.join(BY_NAME)}")
+    category, model = BY_NAME[name]
+    try:
+        parsed = model.model_validate(request)
+    except ValidationError as error:
+        return _invalid(node, request, name, _field_errors(error))
+    fields: dict[str, Any]
+    events: tuple[Event, ...] = ()
+    try:
+        reply = await HANDLERS[(category, name)](repo, parsed)
+        fields, events, outcome = {"Status": "success", **reply.fields}, reply.events, "success"
+    except StoreUnavailable as error:
+        fields, outcome = {"Status": "error", "Reason": "store_unavailable",
+                           "Message": str(error)}, "error"
+    except Exception as error:  # noqa: BLE001 - any failure still gets an answer
+        try:
+            rejected = rejection(error)
+        except Exception:
+            log.exception("request failed", extra={"msg_id": parsed.msg_id, "event": name})
+            rejected = Rejected("internal_error", f"{type(error).__name__}: {error}")
+        fields = {"Status": "error", "Reason": rejected.reason, "Message": rejected.message,
+                  "Details": rejected.details or None}
+        outcome = "error"
+    message = envelope("services", response_name(name), node, parsed.msg_id, **fields)
+    return Answer(message, parsed.server_id, outcome, category, events)
+
+
+class RpcServer:
+    def __init__(self, repo: Repository, publisher: Publisher, node: str, max_bytes: int,
+                 observe: Any = None) -> None:
+        self.repo = repo
+        self.publisher = publisher
+        self.node = node
+        self.max_bytes = max_bytes
+        self.observe = observe  # metrics hook: (category, event name, outcome, seconds)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        result = await answer(self.repo, message.body, self.node, self.max_bytes)
+        delivered = await self.publisher.reply(result.message, result.server_id,
+                                               message.reply_to, message.correlation_id)
+        if not delivered:
+            log.warning("request can be answered nowhere: dead-lettered",
+                        extra={"msg_id": result.message.get("Msg-ID")})
+            await self.publisher.dead_letter(message.body, message.routing_key or "",
+                                             "no reply address (Server-ID or reply_to)")
+        for event in result.events:
+            await self.publisher.event(event.name, event.account_id, event.fields)
+        await message.ack()

@@ -1,0 +1,269 @@
+"""What each request does, independent of the wire: a request model in, reply fields and
+events out (SPEC §5, §12). The AMQP layer validates, dispatches here and publishes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .amqp import messages as m
+from .invoicing import (
+    apply_changes,
+    assigned_plans,
+    current_state,
+    default_bookkeeper,
+    live_invoices,
+)
+from .rating import PlanInvalid, QuoteInvalid, State, load_overrides
+from .rating.quote import QuoteRequest, current_under_proposed, parse_quote, quote_json, rate_quote
+from .store import Repository, StoreError, Versioned
+
+Doc = dict[str, Any]
+RECONCILE_ALL_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str  # published as services.<name>.<account_id>
+    account_id: str
+    fields: Doc
+
+
+@dataclass(frozen=True)
+class Reply:
+    fields: Doc
+    events: tuple[Event, ...] = ()
+
+
+@dataclass
+class Rejected(Exception):
+    """A domain error: the reply says ``Status: error`` with this ``Reason`` (SPEC §5)."""
+
+    reason: str
+    message: str
+    details: list[Doc] = field(default_factory=list)
+
+
+def rejection(error: Exception) -> Rejected:
+    if isinstance(error, Rejected):
+        return error
+    if isinstance(error, PlanInvalid | QuoteInvalid):
+        return Rejected("plan_invalid", "the plan breaks a rule",
+                        [v.as_json() for v in error.violations])
+    if isinstance(error, StoreError):
+        return Rejected(error.reason, str(error))
+    raise error
+
+
+Handler = Callable[[Repository, Any], Awaitable[Reply]]
+
+
+def plan_json(found: Versioned) -> Doc:
+    record = found.doc
+    return {"id": record["id"], "vendor_id": record["vendor_id"], "name": record.get("name"),
+            "description": record.get("description"), "version": found.version,
+            "doc": record["doc"]}
+
+
+async def summary_json(repo: Repository, account_id: str) -> Doc:
+    account = await repo.existing_account(account_id)
+    services = await repo.services(account_id)
+    invoices = await live_invoices(repo, account, services)
+    return {
+        "account_id": account_id,
+        "reseller_id": account["reseller_id"],
+        "is_reseller": account["is_reseller"],
+        "status": services["status"],
+        "plans": services["plans"],
+        "overrides": services["overrides"],
+        "quantities": {k: services["quantities"][k] for k in ("account", "cascade", "manual")},
+        "invoices": quote_json(invoices)["invoices"],
+        "dirty": services["dirty"],
+        "last_sync": services.get("last_sync"),
+    }
+
+
+async def quote(repo: Repository, req: m.QuoteReq) -> Reply:
+    if req.quote_request is not None:
+        request = parse_quote(req.quote_request.model_dump())
+        return Reply({"Quote": quote_json(rate_quote(request))})
+    account = await repo.existing_account(req.account_id)
+    services = await repo.services(req.account_id)
+    current = await current_state(repo, services)
+    plans = current.plans
+    if req.plans is not None:
+        reseller = account["reseller_id"] or account["id"]
+        refs = {ref.id: {"vendor_id": ref.vendor_id or reseller,
+                         "overrides": ref.overrides or {}} for ref in req.plans}
+        for plan_id, entry in refs.items():
+            await repo.get_plan(entry["vendor_id"], plan_id)  # plan_not_found if missing
+        plans = await assigned_plans(repo, refs)
+    overrides = current.overrides if req.overrides is None else load_overrides(req.overrides)
+    try:
+        quantities = apply_changes(current.quantities, req.changes or {})
+    except ValueError as error:
+        raise Rejected("invalid_changes", str(error)) from None
+    proposed = State(plans, overrides, quantities)
+    compared = current_under_proposed(current.plans, proposed, current.quantities)
+    request = QuoteRequest(proposed, compared, await default_bookkeeper(repo, account))
+    return Reply({"Quote": quote_json(rate_quote(request))})
+
+
+async def summary(repo: Repository, req: m.AccountRequest) -> Reply:
+    return Reply({"Summary": await summary_json(repo, req.account_id)})
+
+
+async def plan_put(repo: Repository, req: m.PlanPutReq) -> Reply:
+    plan_id = req.plan.id or req.plan.doc.get("_id")
+    if not isinstance(plan_id, str) or not plan_id:
+        raise Rejected("plan_invalid", "the plan needs an id (Plan.id or the doc's _id)",
+                       [{"path": "$.Plan.id", "rule": "required"}])
+    await repo.existing_account(req.account_id)
+    found = await repo.put_plan(req.account_id, plan_id, req.plan.doc, req.plan.version)
+    return Reply({"Plan": plan_json(found)})
+
+
+async def plan_get(repo: Repository, req: m.PlanIdRequest) -> Reply:
+    return Reply({"Plan": plan_json(await repo.get_plan(req.account_id, req.plan_id))})
+
+
+async def plan_delete(repo: Repository, req: m.PlanIdRequest) -> Reply:
+    await repo.delete_plan(req.account_id, req.plan_id)
+    return Reply({"Plan-ID": req.plan_id})
+
+
+async def available_plans(repo: Repository, req: m.AccountRequest) -> Reply:
+    plans = await repo.available_plans(req.account_id)
+    return Reply({"Plans": [{k: p.doc.get(k) for k in ("id", "vendor_id", "name",
+                                                       "description", "category")}
+                            for p in plans]})
+
+
+async def default_plan_set(repo: Repository, req: m.DefaultPlanSetReq) -> Reply:
+    if req.account_id == await repo.master_id():
+        await repo.existing_account(req.account_id)
+    services = await repo.set_default_plan(req.account_id, req.plan_id)
+    return Reply({"Plan-ID": services["default_plan"]})
+
+
+async def default_plan_get(repo: Repository, req: m.AccountRequest) -> Reply:
+    await repo.existing_account(req.account_id)
+    services = await repo.services(req.account_id)
+    return Reply({"Plan-ID": services.get("default_plan")})
+
+
+async def bookkeeper_set(repo: Repository, req: m.BookkeeperSetReq) -> Reply:
+    services = await repo.edit_services(
+        req.account_id, lambda doc: {**doc, "bookkeeper": req.bookkeeper})
+    return Reply({"Bookkeeper": services["bookkeeper"]})
+
+
+async def _plan_change(repo: Repository, req: m.AssignReq | m.RemoveReq, adding: bool) -> Reply:
+    if req.dry_run:
+        account = await repo.existing_account(req.account_id)
+        services = await repo.services(req.account_id)
+        plans = dict(services["plans"])
+        if adding:
+            reseller = await repo.assignable_vendor(account, req.plan_id)
+            plans[req.plan_id] = {"vendor_id": reseller, "overrides": req.overrides or {}}
+        elif req.plan_id not in plans:
+            raise Rejected("not_assigned", f"plan {req.plan_id} is not assigned")
+        else:
+            plans.pop(req.plan_id)
+        current = await current_state(repo, services)
+        proposed = State(await assigned_plans(repo, plans), current.overrides, current.quantities)
+        request = QuoteRequest(proposed, current, await default_bookkeeper(repo, account))
+        return Reply({"Plans": plans, "Quote": quote_json(rate_quote(request))})
+    if adding:
+        services = await repo.assign_plan(req.account_id, req.plan_id, req.overrides, req.merge)
+    else:
+        services = await repo.remove_plan(req.account_id, req.plan_id)
+    event = Event("plans_change", req.account_id, {
+        "Added": [req.plan_id] if adding else [], "Removed": [] if adding else [req.plan_id],
+        "Plans": services["plans"]})
+    return Reply({"Plans": services["plans"]}, (event,))
+
+
+async def assign_plan(repo: Repository, req: m.AssignReq) -> Reply:
+    return await _plan_change(repo, req, adding=True)
+
+
+async def remove_plan(repo: Repository, req: m.RemoveReq) -> Reply:
+    return await _plan_change(repo, req, adding=False)
+
+
+async def overrides_set(repo: Repository, req: m.OverridesSetReq) -> Reply:
+    load_overrides(req.overrides, "$.Overrides")  # plan_invalid before anything is written
+    await repo.set_overrides(req.account_id, req.overrides, req.merge)
+    return Reply({"Summary": await summary_json(repo, req.account_id)})
+
+
+async def manual_set(repo: Repository, req: m.ManualSetReq) -> Reply:
+    await repo.set_manual(req.account_id, req.quantities, req.merge)
+    return Reply({"Summary": await summary_json(repo, req.account_id)})
+
+
+def _reseller_reply(account: Doc) -> Reply:
+    return Reply({"Reseller-ID": account["reseller_id"], "Is-Reseller": account["is_reseller"]})
+
+
+async def reseller_promote(repo: Repository, req: m.AccountRequest) -> Reply:
+    return _reseller_reply(await repo.set_reseller(req.account_id, True))
+
+
+async def reseller_demote(repo: Repository, req: m.AccountRequest) -> Reply:
+    return _reseller_reply(await repo.set_reseller(req.account_id, False))
+
+
+async def reseller_get(repo: Repository, req: m.AccountRequest) -> Reply:
+    return _reseller_reply(await repo.existing_account(req.account_id))
+
+
+async def reconcile(repo: Repository, req: m.AccountRequest) -> Reply:
+    if req.account_id == "all":
+        changes = await repo.reconcile_all()
+    else:
+        changes = await repo.reconcile(req.account_id)
+    listed = [c.as_json() for c in changes[:RECONCILE_ALL_LIMIT]]
+    events = quantity_events(changes)
+    return Reply({"Changed": bool(changes), "Changes": listed,
+                  "Changes-Total": len(changes)}, events)
+
+
+def quantity_events(changes: list[Any]) -> tuple[Event, ...]:
+    by_account: dict[str, list[Doc]] = {}
+    for change in changes:
+        by_account.setdefault(change.account_id, []).append(change.as_json())
+    return tuple(Event("quantities_change", account_id, {"Changes": listed})
+                 for account_id, listed in by_account.items())
+
+
+async def standing(repo: Repository, req: m.AccountRequest) -> Reply:
+    await repo.existing_account(req.account_id)
+    status = (await repo.services(req.account_id))["status"]
+    if status == "good_standing":
+        return Reply({"Status": "good_standing"})
+    return Reply({"Status": "error", "Reason": status})
+
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    ("quote", "quote_req"): quote,
+    ("summary", "summary_req"): summary,
+    ("plans", "plan_put_req"): plan_put,
+    ("plans", "plan_get_req"): plan_get,
+    ("plans", "plan_delete_req"): plan_delete,
+    ("plans", "available_plans_req"): available_plans,
+    ("plans", "default_plan_set_req"): default_plan_set,
+    ("plans", "default_plan_get_req"): default_plan_get,
+    ("plans", "bookkeeper_set_req"): bookkeeper_set,
+    ("assign", "assign_plan_req"): assign_plan,
+    ("assign", "remove_plan_req"): remove_plan,
+    ("overrides", "overrides_set_req"): overrides_set,
+    ("overrides", "manual_set_req"): manual_set,
+    ("reseller", "reseller_promote_req"): reseller_promote,
+    ("reseller", "reseller_demote_req"): reseller_demote,
+    ("reseller", "reseller_get_req"): reseller_get,
+    ("reconcile", "reconcile_req"): reconcile,
+    ("standing", "standing_req"): standing,
+}

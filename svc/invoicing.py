@@ -1,0 +1,97 @@
+"""An account's billing state read from the store and rated: the bridge from stored
+documents to the pure rating engine, shared by the RPC handlers and the sync loop."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from .quantities import Counts
+from .rating import AssignedPlan, Invoice, Quantities, State, load_overrides, load_plan
+from .rating.quote import QuoteRequest, rate_quote
+from .store import PlanNotFound, Repository
+
+Doc = dict[str, Any]
+_LOADED: OrderedDict[tuple[str, int], Doc] = OrderedDict()
+
+
+def _loaded_plan(key: str, version: int, doc: Doc) -> Doc:
+    """Plans are loaded (validated, coerced) once per stored version."""
+    cache_key = (key, version)
+    if cache_key not in _LOADED:
+        _LOADED[cache_key] = load_plan(doc)
+        if len(_LOADED) > 4096:
+            _LOADED.popitem(last=False)
+    return _LOADED[cache_key]
+
+
+async def assigned_plans(repo: Repository, plans: Mapping[str, Doc]) -> tuple[AssignedPlan, ...]:
+    """``plans`` as in a services document: {plan id: {vendor_id, overrides}}. A plan that
+    no longer exists is skipped, as KAZOO does (ref §3.1)."""
+    loaded = []
+    for plan_id, entry in plans.items():
+        try:
+            found = await repo.get_plan(entry["vendor_id"], plan_id)
+        except PlanNotFound:
+            continue
+        loaded.append(AssignedPlan(
+            plan_id, entry["vendor_id"], _loaded_plan(found.key, found.version, found.doc["doc"]),
+            load_overrides(entry.get("overrides") or {}), found.version))
+    return tuple(loaded)
+
+
+def stored_quantities(services: Doc) -> Quantities:
+    q = services["quantities"]
+    return Quantities(q["account"], q["cascade"], q["manual"])
+
+
+async def current_state(repo: Repository, services: Doc) -> State:
+    return State(await assigned_plans(repo, services["plans"]),
+                 load_overrides(services.get("overrides") or {}), stored_quantities(services))
+
+
+def billed_state(services: Doc) -> State:
+    """What the last successful sync billed (empty before the first one)."""
+    billed = services.get("billed")
+    if not billed:
+        return State(())
+    plans = tuple(AssignedPlan(p["id"], p["vendor_id"], load_plan(p["doc"]),
+                               load_overrides(p["overrides"]), p.get("version"))
+                  for p in billed["plans"])
+    q = billed["quantities"]
+    return State(plans, load_overrides(billed["overrides"]),
+                 Quantities(q["account"], q["cascade"], q["manual"]))
+
+
+async def default_bookkeeper(repo: Repository, account: Doc) -> dict[str, str]:
+    """The reseller's bookkeeper setting, vendor = the reseller (ref §3.3, SPEC §12)."""
+    reseller = account.get("reseller_id") or account["id"]
+    reseller_services = await repo.services(reseller) or {}
+    return {**(reseller_services.get("bookkeeper") or {}), "vendor_id": reseller}
+
+
+async def live_invoices(repo: Repository, account: Doc, services: Doc) -> list[Invoice]:
+    """The present state compared with the last synced one, so pending activation charges
+    show (SPEC §12 "Reply shapes")."""
+    request = QuoteRequest(await current_state(repo, services), billed_state(services),
+                           await default_bookkeeper(repo, account))
+    return rate_quote(request)
+
+
+def apply_changes(quantities: Quantities, changes: Mapping[str, Mapping[str, int]]
+                  ) -> Quantities:
+    """What-if deltas on each item's own quantity: the manual value if set, else the
+    account value; cascade is untouched (SPEC §12 "Quote by account")."""
+    manual: Counts = {c: dict(items) for c, items in quantities.manual.items()}
+    account: Counts = {c: dict(items) for c, items in quantities.account.items()}
+    for category, items in changes.items():
+        for item, delta in items.items():
+            target = manual if item in manual.get(category, {}) else account
+            value = target.get(category, {}).get(item, 0) + delta
+            if value < 0:
+                raise ValueError(f"$.Changes.{category}.{item}: the resulting quantity "
+                                 f"{value} is negative")
+            target.setdefault(category, {})[item] = value
+    return Quantities(account, quantities.cascade, manual)
+
