@@ -1,0 +1,85 @@
+"""Broker tests talk to the real RabbitMQ, each module in a virtual host of its own so that
+fixed queue names (services_shared_listener, …) never steal another run's messages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import aio_pika
+import pytest
+
+from svc.amqp.client import ServicesClient
+from svc.app import Service
+from svc.settings import Settings
+
+AMQP_URL = os.environ.get("SVC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+RABBITMQCTL = shlex.split(os.environ.get("SVC_TEST_RABBITMQCTL", "rabbitmqctl"))
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run([*RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
+
+
+def url_for(vhost: str) -> str:
+    parts = urlsplit(AMQP_URL)
+    return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+
+
+@pytest.fixture(scope="module")
+def amqp_url() -> Iterator[str]:
+    vhost = f"svc_test_{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    try:
+        yield url_for(vhost)
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def settings(amqp_url, tmp_path) -> Settings:
+    return Settings(amqp_url=amqp_url, store_url=f"sqlite:///{tmp_path}/svc.db",
+                    node="services@test", max_message_bytes=64 * 1024, delivery_limit=2)
+
+
+@pytest.fixture
+async def service(settings) -> AsyncIterator[Service]:
+    running = Service(settings)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def client(service, amqp_url) -> AsyncIterator[ServicesClient]:
+    async with ServicesClient(amqp_url) as connected:
+        yield connected
+
+
+@pytest.fixture
+async def channel(amqp_url) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        yield await connection.channel()
+    finally:
+        await connection.close()
+
+
+async def eventually(check, timeout: float = 10.0, interval: float = 0.02):
+    """Poll ``check`` (async, returns a truthy value when done) until it is, or fail."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
