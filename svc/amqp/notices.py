@@ -145,8 +145,10 @@ class NoticeConsumer:
                 self._flush_task = asyncio.create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self.linger_s)
-        await self.flush()
+        # what arrives while a batch is being written goes in the next one
+        while self._pending:
+            await asyncio.sleep(self.linger_s)
+            await self.flush()
 
     async def flush(self) -> None:
         async with self._lock:
