@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench lint clean
+.PHONY: run test bench lint broker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,13 +11,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# A RabbitMQ broker answering at SVC_AMQP_URL (started or installed when local).
+broker:
+	bash scripts/ensure-broker.sh
+
+# The service, with the embedded SQLite store (SVC_* settings, see the README).
+run: $(STAMP) broker
+	$(BIN)/svc serve
+
 # The whole suite; benchmarks run at smoke size (SVC_BENCH_SCALE=smoke).
-test: $(STAMP)
+test: $(STAMP) broker
 	$(BIN)/ruff check svc tests
 	SVC_BENCH_SCALE=smoke $(BIN)/pytest -q
 
 # Benchmarks at full size, figures printed to the terminal.
-bench: $(STAMP)
+bench: $(STAMP) broker
 	SVC_BENCH_SCALE=full $(BIN)/pytest -q -s tests/bench
 
 lint: $(STAMP)
