@@ -40,7 +40,7 @@ def quote(
     except QuoteInvalid as error:
         fail_violations("invalid quote document", error.violations)
     if output is OutputFormat.table:
-        print_invoices(invoices)
+        print_invoices(quote_json(invoices)["invoices"])
     else:
         _print_json(quote_json(invoices))
 
@@ -138,6 +138,41 @@ def call(
     _print_json(reply)
     if reply.get("Event-Category") == "error" or reply.get("Status") == "error":
         raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    timeout: Annotated[float, typer.Option(help="seconds to wait for counts and sync")] = 120,
+) -> None:
+    """Run the seed's story against a running svc and print the result as tables."""
+    import asyncio
+
+    from ..amqp.client import ServicesClient
+    from ..demo import run_demo
+    from ..settings import SettingsError, load_settings
+    from .render import console
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        fail(str(error))
+
+    async def run() -> list[dict]:
+        async with ServicesClient(settings.amqp_url) as client:
+            return await run_demo(client, timeout)
+
+    try:
+        summaries = asyncio.run(run())
+    except TimeoutError as error:
+        fail(f"{error}: is `svc serve` running against SVC_AMQP_URL?")
+    except OSError as error:
+        fail(f"cannot reach the broker at SVC_AMQP_URL: {error}")
+    out = console()
+    for summary in summaries:
+        out.rule(f"account {summary['account_id']} (reseller {summary['reseller_id']}), "
+                 f"status {summary['status']}")
+        out.print_json(dumps(summary["quantities"]["account"]).decode())
+        print_invoices(summary["invoices"])
 
 
 @plans_app.command("lint")
