@@ -247,6 +247,15 @@ async def standing(repo: Repository, req: m.AccountRequest) -> Reply:
     return Reply({"Status": "error", "Reason": status})
 
 
+def sync_handler(sync_now: Callable[[str], Awaitable[Any]]) -> Handler:
+    """``sync_req``: lease the account now, sync it, answer with the results."""
+    async def sync(repo: Repository, req: m.AccountRequest) -> Reply:
+        outcome = await sync_now(req.account_id)
+        return Reply({"Results": outcome.results, "Account-Status": outcome.status})
+
+    return sync
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("quote", "quote_req"): quote,
     ("summary", "summary_req"): summary,

@@ -5,10 +5,23 @@ from __future__ import annotations
 import socket
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .quantities import DEFAULT_CLASSIFIERS, NumberClassifier, parse_classifiers
+
+
+class BookkeeperSetting(BaseModel):
+    adapter: Literal["local", "http", "kazoo"]
+    url: str | None = None
+    secret: str | None = None
+    timeout_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> BookkeeperSetting:
+        if self.adapter == "http" and not (self.url and self.secret):
+            raise ValueError("an http bookkeeper needs a url and a secret")
+        return self
 
 
 class Settings(BaseSettings):
@@ -25,6 +38,13 @@ class Settings(BaseSettings):
     rpc_prefetch: int = Field(200, ge=1)
     max_message_bytes: int = Field(1024 * 1024, ge=1024)
     delivery_limit: int = Field(5, ge=1)
+    sync_lease_s: float = Field(60, gt=0)
+    bookkeeper_timeout_s: float = Field(20, gt=0)
+    sync_retry_base_s: float = Field(5, gt=0)
+    sync_retry_max_s: float = Field(3600, gt=0)
+    delinquent_recheck_s: float = Field(3600, gt=0)
+    # {"<bookkeeper id>": {"adapter": "local"|"http"|"kazoo", "url", "secret", "timeout_s"}}
+    bookkeepers: dict[str, BookkeeperSetting] = Field(default_factory=dict)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     node: str = Field(default_factory=lambda: f"services@{socket.gethostname()}")

@@ -1,8 +1,8 @@
-"""A Kazoo-style client for svc's RPC, for the CLI and for other Python apps to import.
+"""Kazoo-style RPC clients: svc's own (``ServicesClient``, for the CLI and for other Python
+apps to import) and the one the ``kazoo`` bookkeeper adapter uses.
 
-Requests go to ``services`` as ``services.<category>.request``; replies come back on a
-private queue bound to ``targeted`` under its own name, which is the ``Server-ID``, and are
-matched by ``Msg-ID`` (kazoo-amqp.md §2.6).
+Replies come back on a private queue bound to ``targeted`` under its own name, which goes in
+``Server-ID``, and are matched by ``Msg-ID`` (kazoo-amqp.md §2.6).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from ..jsonio import dumps, loads
 from .envelope import CONTENT_TYPE, envelope, new_msg_id
@@ -26,27 +26,22 @@ def request_name(name: str) -> str:
     return name if name.endswith("_req") else f"{name}_req"
 
 
-class ServicesClient:
-    def __init__(self, amqp_url: str, node: str | None = None) -> None:
-        self.amqp_url = amqp_url
-        self.node = node or f"svc-client@{socket.gethostname()}"
+class RpcClient:
+    """Requests on one channel of an open connection, replies matched by ``Msg-ID``."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
-    async def __aenter__(self) -> ServicesClient:
-        self.connection = await aio_pika.connect_robust(self.amqp_url)
-        self.channel = await self.connection.channel()
-        self.services = await self.channel.declare_exchange(
-            "services", aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
+    async def open(self, connection: AbstractConnection) -> None:
+        self.channel: AbstractChannel = await connection.channel()
         targeted = await self.channel.declare_exchange(
             "targeted", aio_pika.ExchangeType.DIRECT, durable=False, auto_delete=False)
         self.queue = await self.channel.declare_queue(
-            f"svc-client-{new_msg_id()[:12]}", exclusive=True, auto_delete=True)
+            f"{self.node.split('@')[0]}-replies-{new_msg_id()[:12]}", exclusive=True,
+            auto_delete=True)
         await self.queue.bind(targeted, routing_key=self.queue.name)
         await self.queue.consume(self._on_reply, no_ack=True)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.connection.close()
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -57,20 +52,43 @@ class ServicesClient:
         if future is not None and not future.done():
             future.set_result(reply)
 
-    async def call(self, name: str, fields: dict[str, Any] | None = None,
-                   category: str | None = None, timeout: float = 10) -> dict[str, Any]:
-        """Send one request and wait for its reply; ``asyncio.TimeoutError`` if none."""
-        event = request_name(name)
-        category = category or CATEGORY_OF.get(event, event.removesuffix("_req"))
+    async def request(self, exchange: str, routing_key: str, category: str, name: str,
+                      fields: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Publish one request and wait for its reply; ``TimeoutError`` if none comes."""
         msg_id = new_msg_id()
-        message = envelope("services", event, self.node, msg_id,
-                           **{"Server-ID": self.queue.name, **(fields or {})})
+        message = envelope(category, name, self.node, msg_id,
+                           **{"Server-ID": self.queue.name, **fields})
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[msg_id] = future
         try:
-            await self.services.publish(
-                aio_pika.Message(dumps(message), content_type=CONTENT_TYPE),
-                routing_key=f"services.{category}.request")
+            target = await self.channel.declare_exchange(
+                exchange, aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
+            await target.publish(aio_pika.Message(dumps(message), content_type=CONTENT_TYPE),
+                                 routing_key=routing_key)
             return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(msg_id, None)
+
+
+class ServicesClient:
+    """``async with ServicesClient(url) as client: await client.call("summary", {...})``."""
+
+    def __init__(self, amqp_url: str, node: str | None = None) -> None:
+        self.amqp_url = amqp_url
+        self.rpc = RpcClient(node or f"svc-client@{socket.gethostname()}")
+
+    async def __aenter__(self) -> ServicesClient:
+        self.connection = await aio_pika.connect_robust(self.amqp_url)
+        await self.rpc.open(self.connection)
+        self.channel, self.queue = self.rpc.channel, self.rpc.queue
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.connection.close()
+
+    async def call(self, name: str, fields: dict[str, Any] | None = None,
+                   category: str | None = None, timeout: float = 10) -> dict[str, Any]:
+        event = request_name(name)
+        category = category or CATEGORY_OF.get(event, event.removesuffix("_req"))
+        return await self.rpc.request("services", f"services.{category}.request", "services",
+                                      event, fields or {}, timeout)

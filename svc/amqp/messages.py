@@ -128,6 +128,7 @@ REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("reseller", "reseller_demote_req"): AccountRequest,
     ("reseller", "reseller_get_req"): AccountRequest,
     ("reconcile", "reconcile_req"): AccountRequest,
+    ("sync", "sync_req"): AccountRequest,
     ("standing", "standing_req"): AccountRequest,
 }
 

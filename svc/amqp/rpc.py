@@ -13,7 +13,7 @@ from typing import Any
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
-from ..handlers import HANDLERS, Event, Rejected, rejection
+from ..handlers import Event, Handler, Rejected, rejection
 from ..jsonio import loads
 from ..store import Repository, StoreUnavailable
 from .envelope import envelope
@@ -48,7 +48,8 @@ def _field_errors(error: ValidationError) -> str:
                      for e in error.errors())
 
 
-async def answer(repo: Repository, body: bytes, node: str, max_bytes: int) -> Answer:
+async def answer(handlers: dict[tuple[str, str], Handler], repo: Repository, body: bytes,
+                 node: str, max_bytes: int) -> Answer:
     try:
         request = loads(body)
     except ValueError as error:
@@ -74,7 +75,7 @@ async def answer(repo: Repository, body: bytes, node: str, max_bytes: int) -> An
     fields: dict[str, Any]
     events: tuple[Event, ...] = ()
     try:
-        reply = await HANDLERS[(category, name)](repo, parsed)
+        reply = await handlers[(category, name)](repo, parsed)
         fields, events, outcome = {"Status": "success", **reply.fields}, reply.events, "success"
     except StoreUnavailable as error:
         fields, outcome = {"Status": "error", "Reason": "store_unavailable",
@@ -93,8 +94,9 @@ async def answer(repo: Repository, body: bytes, node: str, max_bytes: int) -> An
 
 
 class RpcServer:
-    def __init__(self, repo: Repository, publisher: Publisher, node: str, max_bytes: int,
-                 observe: Any = None) -> None:
+    def __init__(self, handlers: dict[tuple[str, str], Handler], repo: Repository,
+                 publisher: Publisher, node: str, max_bytes: int, observe: Any = None) -> None:
+        self.handlers = handlers
         self.repo = repo
         self.publisher = publisher
         self.node = node
@@ -102,7 +104,8 @@ class RpcServer:
         self.observe = observe  # metrics hook: (category, event name, outcome, seconds)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        result = await answer(self.repo, message.body, self.node, self.max_bytes)
+        result = await answer(self.handlers, self.repo, message.body, self.node,
+                              self.max_bytes)
         delivered = await self.publisher.reply(result.message, result.server_id,
                                                message.reply_to, message.correlation_id)
         if not delivered:

@@ -485,12 +485,34 @@ class Repository:
             claimed.append(Versioned(found.key, version, doc))
         return claimed
 
+    async def claim_account(self, account_id: str, owner: str, lease_s: float) -> Versioned:
+        """Lease one account now (``sync_req``): a conflict while another replica holds it."""
+        async def work() -> Versioned:
+            await self.existing_account(account_id)
+            found = await self._ensure("services", account_id, new_services)
+            now = self.clock()
+            lease = found.doc.get("lease") or {}
+            if lease.get("owner") not in (None, owner) and lease.get("until", 0) > now:
+                raise Conflict(f"another replica is syncing {account_id}")
+            lease = {"owner": owner, "until": now + lease_s}
+            doc = {**found.doc, "lease": lease, "due_at": lease["until"]}
+            return Versioned(found.key, await self.store.put("services", found.key, doc,
+                                                             found.version), doc)
+
+        return await self._unit(work)
+
+    async def touch(self, account_id: str) -> None:
+        """Mark dirty (a reseller after its customers synced, SPEC §8)."""
+        await self._unit(lambda: self._touch(account_id))
+
     async def release(self, account_id: str, owner: str, claimed_version: int, *,
                       synced: bool, updates: Doc | None = None,
-                      next_attempt_at: float | None = None) -> bool:
+                      next_attempt_at: float | None = None,
+                      recheck_at: float | None = None) -> bool:
         """End a lease. The account turns clean only if ``synced`` and nothing wrote its
-        services document since the claim; otherwise it stays dirty and falls due again
-        after ``next_attempt_at``. False when the lease was lost to another replica."""
+        services document since the claim (then it falls due again at ``recheck_at``, if
+        given); otherwise it stays dirty and falls due again after ``next_attempt_at``.
+        False when the lease was lost to another replica."""
         async def work() -> bool:
             found = await self.store.get("services", account_id)
             if found is None or (found.doc.get("lease") or {}).get("owner") != owner:
@@ -498,7 +520,7 @@ class Repository:
             doc = {**found.doc, **(updates or {}), "lease": None,
                    "next_attempt_at": next_attempt_at}
             if synced and found.version == claimed_version:
-                doc.update(dirty=False, due_at=None)
+                doc.update(dirty=False, due_at=recheck_at)
             else:
                 doc = with_due_time({**doc, "dirty": True}, self.sync_buffer_s)
             await self._put(found, "services", doc)

@@ -1,0 +1,1 @@
+"""Where invoices go: one port (``abc``), three adapters (``local``, ``http``, ``kazoo``)."""

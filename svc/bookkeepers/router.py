@@ -1,0 +1,55 @@
+"""Which adapter takes a bookkeeper's invoices (SPEC §12 "Bookkeeper configuration"), and
+the last result of each, which ``/readyz`` shows ("is the bookkeeper loaded and running?")."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..rating import Bookkeeper
+from .abc import Answer, BookkeeperAdapter, InvoiceDelivery
+
+LOCAL_TYPES = ("local", "default")
+
+
+class Unconfigured(BookkeeperAdapter):
+    def __init__(self, bookkeeper_id: str) -> None:
+        self.bookkeeper_id = bookkeeper_id
+
+    async def deliver(self, delivery: InvoiceDelivery) -> Answer:
+        return Answer("failed", "bookkeeper_not_configured",
+                      f"no SVC_BOOKKEEPERS entry with adapter http for {self.bookkeeper_id}")
+
+
+class Recording(BookkeeperAdapter):
+    """Remembers each bookkeeper's last outcome and when."""
+
+    def __init__(self, inner: BookkeeperAdapter, last: dict[str, dict[str, Any]]) -> None:
+        self.inner = inner
+        self.last = last
+
+    async def deliver(self, delivery: InvoiceDelivery) -> Answer:
+        answer = await self.inner.deliver(delivery)
+        self.last[delivery.bookkeeper.id] = {
+            "type": delivery.bookkeeper.type, "outcome": answer.outcome,
+            "reason": answer.reason, "at": time.time()}
+        return answer
+
+
+class BookkeeperRouter:
+    def __init__(self, local: BookkeeperAdapter, http: Mapping[str, BookkeeperAdapter],
+                 kazoo: BookkeeperAdapter) -> None:
+        self.local = local
+        self.http = http
+        self.kazoo = kazoo
+        self.last: dict[str, dict[str, Any]] = {}
+
+    def adapter_for(self, bookkeeper: Bookkeeper) -> BookkeeperAdapter:
+        if bookkeeper.type in LOCAL_TYPES:
+            inner = self.local
+        elif bookkeeper.type == "http":
+            inner = self.http.get(bookkeeper.id) or Unconfigured(bookkeeper.id)
+        else:  # a cluster bookkeeper app answers to its own type name on the bus
+            inner = self.kazoo
+        return Recording(inner, self.last)

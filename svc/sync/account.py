@@ -1,0 +1,113 @@
+"""Syncing one claimed account: every invoice that changed since the last successful sync
+goes to its bookkeeper, once per content, with a key stable across retries (SPEC §12)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..amqp.envelope import gregorian_now
+from ..bookkeepers.abc import Answer, BookkeeperAdapter, InvoiceDelivery
+from ..invoicing import billed_state, current_state, default_bookkeeper
+from ..jsonio import fingerprint
+from ..rating import Bookkeeper, Invoice, Quantities, State
+from ..rating.quote import QuoteRequest, rate_quote
+from ..store import Repository, Versioned
+
+Doc = dict[str, Any]
+SEVERITY = {"good_standing": 0, "delinquent": 1}
+Publish = Callable[[str, str, Doc], Any]
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    account_id: str
+    synced: bool  # every changed invoice was answered (good standing or delinquent)
+    previous_status: str
+    status: str
+    results: list[Doc]
+    updates: Doc  # what to store on the services document when the lease is released
+    attempts: int  # how many times the failed content has been tried, for the back-off
+
+
+def bookkeeper_key(bookkeeper: Bookkeeper) -> str:
+    return f"{bookkeeper.id}|{bookkeeper.type}|{bookkeeper.vendor_id}"
+
+
+def idempotency_key(account_id: str, bookkeeper: Bookkeeper, generation: int,
+                    content: str) -> str:
+    material = f"{account_id}\n{bookkeeper.id}\n{generation}\n{content}".encode()
+    return hashlib.sha256(material).hexdigest()
+
+
+def has_changes(invoice: Invoice) -> bool:
+    return bool(invoice.activation_charges) or any(item.changes for item in invoice.items)
+
+
+def snapshot(state: State) -> Doc:
+    """The state a successful sync billed; the next sync compares with it."""
+    q = state.quantities
+    return {"plans": [{"id": p.id, "vendor_id": p.vendor_id, "version": p.version,
+                       "doc": p.doc, "overrides": p.overrides} for p in state.plans],
+            "overrides": state.overrides,
+            "quantities": {"account": q.account, "cascade": q.cascade, "manual": q.manual}}
+
+
+async def sync_account(repo: Repository, adapter_for: Callable[[Bookkeeper], BookkeeperAdapter],
+                       claimed: Versioned, publish: Publish) -> SyncOutcome:
+    services, account_id = claimed.doc, claimed.key
+    account = await repo.account(account_id) or {"id": account_id, "reseller_id": None}
+    present = await current_state(repo, services)
+    if account.get("deleted"):  # one final invoice: nothing is used any more
+        present = State(present.plans, present.overrides, Quantities())
+    invoices = rate_quote(QuoteRequest(present, billed_state(services),
+                                       await default_bookkeeper(repo, account)))
+    attempts: Mapping[str, Doc] = services.get("attempts") or {}
+    new_attempts: dict[str, Doc] = {}
+    results, answered = [], []
+    for invoice in invoices:
+        if not has_changes(invoice):
+            continue
+        body = invoice.as_json()
+        key, content = bookkeeper_key(invoice.bookkeeper), fingerprint(body)
+        prior = attempts.get(key) or {}
+        same = prior.get("content") == content
+        if same and prior.get("answer"):  # delivered already: only failed invoices go again
+            answer = Answer(**prior["answer"])
+            new_attempts[key] = prior
+        else:
+            generation = prior["generation"] if same else claimed.version
+            attempt = prior["attempt"] + 1 if same else 1
+            delivery = InvoiceDelivery(account_id, str(generation),
+                                       idempotency_key(account_id, invoice.bookkeeper,
+                                                       generation, content),
+                                       invoice.bookkeeper, body)
+            answer = await adapter_for(invoice.bookkeeper).deliver(delivery)
+            new_attempts[key] = {"content": content, "generation": generation,
+                                 "attempt": attempt, "answer": None if answer.outcome ==
+                                 "failed" else answer.__dict__}
+            await publish("bookkeeper_sync", account_id, {
+                "Bookkeeper-ID": invoice.bookkeeper.id,
+                "Bookkeeper-Type": invoice.bookkeeper.type,
+                "Vendor-ID": invoice.bookkeeper.vendor_id,
+                "Status": "failed" if answer.outcome == "failed" else "completed",
+                "Reason": answer.reason, "Message": answer.message, "Items": body["items"],
+                "Activation-Charges": body["activation_charges"], "Summary": body["summary"],
+                "Attempt": attempt, "Timestamp": gregorian_now()})
+        results.append({"bookkeeper": invoice.bookkeeper.as_json(),
+                        "status": "failed" if answer.outcome == "failed" else "completed",
+                        "reason": answer.reason, "message": answer.message})
+        answered.append(answer)
+    synced = all(a.outcome != "failed" for a in answered)
+    status = services["status"]
+    if synced and answered:  # an account's status is the worst of its invoices (SPEC §12)
+        status = max((a.outcome for a in answered), key=SEVERITY.__getitem__)
+    updates: Doc = {"attempts": {} if synced else new_attempts,
+                    "last_sync": {"timestamp": gregorian_now(), "results": results}}
+    if synced:
+        updates.update(billed=snapshot(present), status=status)
+    retries = max((a["attempt"] for a in new_attempts.values()), default=0)
+    return SyncOutcome(account_id, synced, services["status"], status, results, updates,
+                       retries)
