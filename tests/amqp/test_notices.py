@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import aio_pika
-from conftest import eventually
 from notices import notice, publish
+from waiting import eventually
 
 from svc.jsonio import loads
 

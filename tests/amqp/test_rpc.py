@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import aio_pika
 import pytest
-from conftest import eventually
 from notices import notice, publish
+from waiting import eventually
 
 from svc.jsonio import dumps, loads
 

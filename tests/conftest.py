@@ -1,9 +1,9 @@
-"""Broker tests talk to the real RabbitMQ, each module in a virtual host of its own so that
-fixed queue names (services_shared_listener, …) never steal another run's messages."""
+"""Shared fixtures. Broker tests talk to the real RabbitMQ, each module in a virtual host of
+its own so that fixed queue names (services_shared_listener, …) never steal another run's
+messages."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import subprocess
@@ -71,15 +71,3 @@ async def channel(amqp_url) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
         yield await connection.channel()
     finally:
         await connection.close()
-
-
-async def eventually(check, timeout: float = 10.0, interval: float = 0.02):
-    """Poll ``check`` (async, returns a truthy value when done) until it is, or fail."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)

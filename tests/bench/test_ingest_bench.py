@@ -1,0 +1,134 @@
+"""Doc-change ingest end to end with SQLite (SPEC §11, §12 "Benchmarks").
+
+In a virtual host of its own, svc's topology is declared and ``services_doc_changes`` is
+pre-filled with Kazoo doc_edited notices (a master, four accounts under it, then N devices
+spread over the four), before any consumer runs. The service (``svc.app.Service`` with a fresh
+SQLite file) then starts and the clock runs until the store counts every device; the counts
+must be exact (each account's own and the master's cascade), the queue empty and nothing
+dead-lettered. N = 20,000 at full size, 1,000 at smoke size. Target: >= 1,000 notices/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import aio_pika
+import pytest
+
+from svc.amqp import topology
+from svc.app import Service
+from svc.jsonio import dumps
+from svc.settings import Settings
+
+AMQP_URL = os.environ.get("SVC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+RABBITMQCTL = shlex.split(os.environ.get("SVC_TEST_RABBITMQCTL", "rabbitmqctl"))
+ACCOUNTS = 4
+TARGET = 1_000
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run([*RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def vhost_url() -> Iterator[str]:
+    vhost = f"svc_bench_{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        parts = urlsplit(AMQP_URL)
+        yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+def notice(doc: dict[str, Any], account_id: str) -> tuple[str, bytes]:
+    """A Kazoo doc_edited notice that includes its ``Doc`` (kazoo-amqp.md §3)."""
+    doc_type = doc["pvt_type"]
+    database = ("accounts" if doc_type == "account" else
+                f"account%2F{account_id[:2]}%2F{account_id[2:4]}%2F{account_id[4:]}")
+    body = {"Event-Category": "configuration", "Event-Name": "doc_edited",
+            "App-Name": "datamgr", "App-Version": "4.0.0", "Node": "kz@bench",
+            "Msg-ID": uuid.uuid4().hex, "ID": doc["_id"], "Database": database,
+            "Type": doc_type, "Account-ID": account_id, "Is-Soft-Deleted": False,
+            "Rev": "1-bench", "Doc": doc}
+    return f"doc_edited.{database}.{doc_type}.{doc['_id']}", dumps(body)
+
+
+async def depth(channel: aio_pika.abc.AbstractChannel, name: str) -> int:
+    queue = await channel.declare_queue(name, passive=True)
+    return queue.declaration_result.message_count
+
+
+async def test_ingest_rate(full_size, vhost_url, tmp_path):
+    count = 20_000 if full_size else 1_000
+    settings = Settings(amqp_url=vhost_url, store_url=f"sqlite:///{tmp_path}/svc.db",
+                        node="services@bench", http_host="127.0.0.1", http_port=0)
+    master = uuid.uuid4().hex
+    accounts = [uuid.uuid4().hex for _ in range(ACCOUNTS)]
+    prefill = [notice({"_id": account_id, "pvt_type": "account", "name": account_id[:6],
+                       "pvt_tree": [] if account_id == master else [master]}, account_id)
+               for account_id in (master, *accounts)]
+    prefill += [notice({"_id": f"dev{n}", "pvt_type": "device", "device_type": "sip_device"},
+                       accounts[n % ACCOUNTS]) for n in range(count)]
+    expected = {account_id: len(range(n, count, ACCOUNTS))
+                for n, account_id in enumerate(accounts)}
+
+    connection = await aio_pika.connect(vhost_url)
+    try:
+        channel = await connection.channel()  # publisher confirms: all are queued when done
+        exchanges = await topology.declare_exchanges(channel)
+        await topology.declare_dead_letters(channel)
+        await topology.declare_doc_changes_queue(channel, settings.delivery_limit)
+        configuration = exchanges["configuration"]
+        began = time.perf_counter()
+        async with asyncio.timeout(300):
+            for start in range(0, len(prefill), 500):
+                await asyncio.gather(*(
+                    configuration.publish(aio_pika.Message(body, content_type="application/json"),
+                                          routing_key=routing_key, mandatory=True)
+                    for routing_key, body in prefill[start:start + 500]))
+        published = len(prefill) / (time.perf_counter() - began)
+        assert await depth(channel, topology.DOC_CHANGES_QUEUE) == len(prefill)
+
+        service = Service(settings)
+        started = time.perf_counter()
+        await service.start()
+        try:
+            deadline = started + max(120.0, count / 100)
+            while True:  # the master's cascade sums every account's devices
+                services = await service.repo.services(master)
+                cascade = services["quantities"]["cascade"] if services else {}
+                counted = cascade.get("devices", {}).get("sip_device", 0)
+                if counted >= count:
+                    break
+                assert time.perf_counter() < deadline, f"{counted} of {count} counted in time"
+                await asyncio.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            assert counted == count, f"counted {counted}, published {count}"
+            for account_id, devices in expected.items():
+                own = (await service.repo.services(account_id))["quantities"]["account"]
+                assert own == {"devices": {"sip_device": devices}}, (account_id, own)
+        finally:
+            await service.stop()
+        # stopped: whatever was delivered and not acked is back in the queue
+        assert await depth(channel, topology.DOC_CHANGES_QUEUE) == 0
+        assert await depth(channel, topology.DEAD_LETTER_QUEUE) == 0
+    finally:
+        await connection.close()
+
+    rate = count / elapsed
+    print(f"\ningest: {count:,} device notices (+{len(prefill) - count} accounts) pre-filled "
+          f"into {topology.DOC_CHANGES_QUEUE}, drained and applied to SQLite in "
+          f"{elapsed:.2f} s: {rate:,.0f} notices/s ({rate / TARGET:.2f}x the 1,000/s target; "
+          f"publishing ran at {published:,.0f}/s)")
+    if full_size:
+        assert rate >= TARGET, f"target: >= {TARGET:,} notices/s end to end: {rate:,.0f}"

@@ -1,0 +1,292 @@
+"""RPC round trips through RabbitMQ against a bare echo RPC (SPEC §11, §12 "Benchmarks").
+
+``svc serve`` and the echo server (``echo_server.py``: same JSON, same prefetch, same reply
+path) run as child processes on a virtual host of their own. One client connection, built on
+``ServicesClient``, keeps 64 requests in flight; echo, ``summary_req`` and ``quote_req`` (by
+account, with a small ``Changes``) take turns, 3 rounds of 10 s each (1 s at smoke size), and
+the median throughputs are compared. Target: quote/echo and summary/echo >= 0.80.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import aio_pika
+import pytest
+
+from svc.amqp.client import ServicesClient
+from svc.jsonio import dumps, loads
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+AMQP_URL = os.environ.get("SVC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+RABBITMQCTL = shlex.split(os.environ.get("SVC_TEST_RABBITMQCTL", "rabbitmqctl"))
+SVC = Path(sys.executable).with_name("svc")  # .venv/bin/svc next to .venv/bin/python
+PLAN = loads((HERE / "fixtures" / "ten-item-plan.json").read_text())
+IN_FLIGHT = 64
+PREFETCH = 200
+ROUNDS = 3
+ECHO_KEY = "bench.echo.request"  # what echo_server.py binds; svc's services.*.request does not
+DEVICES = {"sip_device": 5, "softphone": 1}
+TARGET = 0.80
+
+
+# --- a virtual host and child processes of our own --------------------------------------------
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run([*RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def vhost_url() -> Iterator[str]:
+    vhost = f"svc_bench_{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        parts = urlsplit(AMQP_URL)
+        yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM should this process die without cleaning up (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A child process, output to ``log``; SIGTERM at the end, SIGKILL after 10 s."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def exited(process: subprocess.Popen, log: Path) -> str:
+    return f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-4000:]}"
+
+
+async def wait_for_line(process: subprocess.Popen, log: Path, line: str,
+                        timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while line not in log.read_text().splitlines():
+        if process.poll() is not None:
+            raise AssertionError(exited(process, log))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {line!r} within {timeout} s:\n{log.read_text()[-4000:]}")
+        await asyncio.sleep(0.05)
+
+
+# --- the client ------------------------------------------------------------------------------
+
+async def answered(client: ServicesClient, name: str, fields: dict[str, Any],
+                   timeout: float = 30) -> dict[str, Any]:
+    """The first successful reply to a request repeated until there is one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            reply = await client.call(name, fields, timeout=1)
+            if reply.get("Status") == "success":
+                return reply
+        except TimeoutError:
+            reply = None
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} {fields}: no success within {timeout} s: {reply}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_serving(client: ServicesClient, process: subprocess.Popen, log: Path,
+                       timeout: float = 30) -> None:
+    """Until svc answers a request (any answer: it consumes its RPC queue)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await client.call("standing", {"Account-ID": "nobody"}, timeout=0.5)
+            return
+        if process.poll() is not None:
+            raise AssertionError(exited(process, log))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"svc does not answer within {timeout} s:\n"
+                                 f"{log.read_text()[-4000:]}")
+
+
+# --- seeding through the broker --------------------------------------------------------------
+
+def notice(doc: dict[str, Any], account_id: str) -> tuple[str, bytes]:
+    """A Kazoo doc_edited notice that includes its ``Doc`` (kazoo-amqp.md §3)."""
+    doc_type = doc["pvt_type"]
+    database = ("accounts" if doc_type == "account" else
+                f"account%2F{account_id[:2]}%2F{account_id[2:4]}%2F{account_id[4:]}")
+    body = {"Event-Category": "configuration", "Event-Name": "doc_edited",
+            "App-Name": "datamgr", "App-Version": "4.0.0", "Node": "kz@bench",
+            "Msg-ID": uuid.uuid4().hex, "ID": doc["_id"], "Database": database,
+            "Type": doc_type, "Account-ID": account_id, "Is-Soft-Deleted": False,
+            "Rev": "1-bench", "Doc": doc}
+    return f"doc_edited.{database}.{doc_type}.{doc['_id']}", dumps(body)
+
+
+async def seed(url: str, client: ServicesClient) -> str:
+    """A master, and under it an account with the ten-item plan assigned and a few devices;
+    returns the account's id once its summary shows them."""
+    master, account = uuid.uuid4().hex, uuid.uuid4().hex
+    devices = [{"_id": f"{kind}{n}", "pvt_type": "device", "device_type": kind}
+               for kind, count in DEVICES.items() for n in range(count)]
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        configuration = await channel.declare_exchange(
+            "configuration", aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
+
+        async def publish(doc: dict[str, Any], account_id: str) -> None:
+            """Mandatory and confirmed: unroutable (svc's queue not declared yet) raises."""
+            routing_key, body = notice(doc, account_id)
+            await configuration.publish(aio_pika.Message(body, content_type="application/json"),
+                                        routing_key=routing_key, mandatory=True)
+
+        deadline = time.monotonic() + 30
+        while True:  # svc answers RPCs a moment before its doc-change queue exists
+            try:
+                await publish({"_id": master, "pvt_type": "account", "pvt_tree": [],
+                               "name": "bench master"}, master)
+                break
+            except aio_pika.exceptions.DeliveryError:
+                assert time.monotonic() < deadline, "no services_doc_changes queue in 30 s"
+                await asyncio.sleep(0.05)
+
+        await publish({"_id": account, "pvt_type": "account", "pvt_tree": [master],
+                       "name": "bench account"}, account)
+        await answered(client, "reseller_get", {"Account-ID": account})
+        await answered(client, "plan_put", {"Account-ID": master,
+                                            "Plan": {"id": "bench", "doc": PLAN}})
+        await answered(client, "assign_plan", {"Account-ID": account, "Plan-ID": "bench"})
+        for device in devices:
+            await publish(device, account)
+    finally:
+        await connection.close()
+
+    deadline = time.monotonic() + 30
+    while True:
+        summary = (await client.call("summary", {"Account-ID": account}))["Summary"]
+        if summary["quantities"]["account"].get("devices") == DEVICES:
+            break
+        assert time.monotonic() < deadline, f"devices not counted within 30 s: {summary}"
+        await asyncio.sleep(0.05)
+    assert list(summary["plans"]) == ["bench"] and summary["invoices"], summary
+    return account
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+def check_echo(reply: dict[str, Any]) -> bool:
+    return reply.get("Event-Name") == "echo_req"
+
+
+def check_success(reply: dict[str, Any]) -> bool:
+    return reply.get("Status") == "success"
+
+
+async def measure(request: tuple[Callable[..., Awaitable[dict[str, Any]]],
+                                  Callable[[dict[str, Any]], bool]],
+                  seconds: float) -> tuple[float, list[float]]:
+    """(requests per second, latencies in seconds) with IN_FLIGHT requests always pending."""
+    send, check = request
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    deadline = loop.time() + seconds
+
+    async def worker() -> None:
+        while loop.time() < deadline:
+            sent = time.perf_counter()
+            reply = await send(timeout=10)
+            latencies.append(time.perf_counter() - sent)
+            if not check(reply):
+                raise AssertionError(f"unexpected reply {reply}")
+
+    started = time.perf_counter()
+    async with asyncio.timeout(seconds + 30), asyncio.TaskGroup() as workers:
+        for _ in range(IN_FLIGHT):
+            workers.create_task(worker())
+    return len(latencies) / (time.perf_counter() - started), latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def test_rpc_throughput_against_echo(full_size, vhost_url, tmp_path):
+    seconds, warm_up = (10.0, 2.0) if full_size else (1.0, 0.3)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SVC_")}
+    svc_env = {**env, "SVC_AMQP_URL": vhost_url, "SVC_STORE_URL": f"sqlite:///{tmp_path}/svc.db",
+               "SVC_RPC_PREFETCH": str(PREFETCH), "SVC_NODE": "services@bench",
+               "SVC_HTTP_HOST": "127.0.0.1", "SVC_HTTP_PORT": "0", "SVC_LOG_LEVEL": "WARNING"}
+    echo_log, svc_log = tmp_path / "echo.log", tmp_path / "svc.log"
+    with child([sys.executable, str(HERE / "echo_server.py"), vhost_url, str(PREFETCH)],
+               env, echo_log) as echo, \
+            child([str(SVC), "serve"], svc_env, svc_log) as service:
+        await wait_for_line(echo, echo_log, "ready")
+        async with ServicesClient(vhost_url, node="bench-client@localhost") as client:
+            await wait_serving(client, service, svc_log)
+            account = await seed(vhost_url, client)
+            requests = {
+                # ServicesClient.call is rpc.request to services.<category>.request
+                "echo": (partial(client.rpc.request, "services", ECHO_KEY, "services",
+                                 "echo_req", {"Account-ID": account}), check_echo),
+                "summary": (partial(client.call, "summary_req", {"Account-ID": account}),
+                            check_success),
+                "quote": (partial(client.call, "quote_req", {
+                    "Account-ID": account, "Changes": {"devices": {"sip_device": 2}}}),
+                          check_success),
+            }
+            for request in requests.values():
+                await measure(request, warm_up)
+            throughput: dict[str, list[float]] = {kind: [] for kind in requests}
+            latencies: dict[str, list[float]] = {kind: [] for kind in requests}
+            for _ in range(ROUNDS):
+                for kind, request in requests.items():
+                    rate, taken = await measure(request, seconds)
+                    throughput[kind].append(rate)
+                    latencies[kind].extend(taken)
+        for process, log in ((echo, echo_log), (service, svc_log)):
+            assert process.poll() is None, exited(process, log)
+
+    median = {kind: statistics.median(rates) for kind, rates in throughput.items()}
+    figures = "; ".join(
+        f"{kind} {median[kind]:,.0f} req/s (p50 {percentile(latencies[kind], 0.5) * 1e3:.1f} ms, "
+        f"p99 {percentile(latencies[kind], 0.99) * 1e3:.1f} ms)" for kind in requests)
+    quote_ratio = median["quote"] / median["echo"]
+    summary_ratio = median["summary"] / median["echo"]
+    print(f"\nrpc: {IN_FLIGHT} in flight, prefetch {PREFETCH}, median of {ROUNDS} x {seconds:g} s "
+          f"interleaved: {figures}; quote/echo {quote_ratio:.2f}x, "
+          f"summary/echo {summary_ratio:.2f}x")
+    if full_size:
+        assert quote_ratio >= TARGET, f"target: quote >= {TARGET:.0%} of echo: {quote_ratio:.2f}"
+        assert summary_ratio >= TARGET, (
+            f"target: summary >= {TARGET:.0%} of echo: {summary_ratio:.2f}")

@@ -1,0 +1,48 @@
+"""A webhook bookkeeper in its own process, for the sync tests: ``python http_bookkeeper.py
+PORT SECRET``. ``POST /mode`` with {"mode": "ok"|"delinquent"|"error"|"hang"} changes how it
+answers; ``GET /received`` lists what it was sent (with whether each signature verified)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import sys
+
+from aiohttp import web
+
+PORT, SECRET = int(sys.argv[1]), sys.argv[2]
+state = {"mode": "ok", "received": []}
+
+
+async def invoice(request: web.Request) -> web.Response:
+    body = await request.read()
+    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    state["received"].append({"mode": state["mode"], "body": json.loads(body),
+                              "signed": request.headers.get("X-Svc-Signature") == expected})
+    mode = state["mode"]
+    if mode == "hang":
+        await asyncio.sleep(3600)
+    if mode == "delinquent":
+        return web.json_response({"reason": "card_declined", "message": "card expired"},
+                                 status=402)
+    if mode == "error":
+        return web.Response(status=500, text="bookkeeper exploded")
+    return web.json_response({"ok": True})
+
+
+async def mode(request: web.Request) -> web.Response:
+    state["mode"] = (await request.json())["mode"]
+    return web.json_response({"mode": state["mode"]})
+
+
+async def received(request: web.Request) -> web.Response:
+    return web.json_response(state["received"])
+
+
+app = web.Application()
+app.add_routes([web.post("/invoice", invoice), web.post("/mode", mode),
+                web.get("/received", received)])
+print("ready", flush=True)
+web.run_app(app, host="127.0.0.1", port=PORT, print=None)
