@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 import aio_pika
-from notices import notice, publish
 from waiting import eventually
 
+from svc.amqp.kazoo_notices import doc_change as notice
+from svc.amqp.kazoo_notices import publish
 from svc.jsonio import loads
 
 

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import aio_pika
 import pytest
-from notices import notice, publish
 from waiting import eventually
 
+from svc.amqp.kazoo_notices import doc_change as notice
+from svc.amqp.kazoo_notices import publish
 from svc.jsonio import dumps, loads
 
 PLAN = {"name": "Gold", "plan": {"devices": {"_all": {"rate": 2, "activation_charge": 5}},
