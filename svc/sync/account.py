@@ -56,7 +56,7 @@ def snapshot(state: State) -> Doc:
 
 
 async def sync_account(repo: Repository, adapter_for: Callable[[Bookkeeper], BookkeeperAdapter],
-                       claimed: Versioned, publish: Publish) -> SyncOutcome:
+                       claimed: Versioned, publish: Publish, node: str) -> SyncOutcome:
     services, account_id = claimed.doc, claimed.key
     account = await repo.account(account_id) or {"id": account_id, "reseller_id": None}
     present = await current_state(repo, services)
@@ -105,7 +105,8 @@ async def sync_account(repo: Repository, adapter_for: Callable[[Bookkeeper], Boo
     if synced and answered:  # an account's status is the worst of its invoices (SPEC §12)
         status = max((a.outcome for a in answered), key=SEVERITY.__getitem__)
     updates: Doc = {"attempts": {} if synced else new_attempts,
-                    "last_sync": {"timestamp": gregorian_now(), "results": results}}
+                    "last_sync": {"timestamp": gregorian_now(), "results": results,
+                                  "node": node}}
     if synced:
         updates.update(billed=snapshot(present), status=status)
     retries = max((a["attempt"] for a in new_attempts.values()), default=0)

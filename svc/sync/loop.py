@@ -71,7 +71,8 @@ class SyncLoop:
                 return None
 
     async def _sync(self, claimed: Versioned) -> SyncOutcome:
-        outcome = await sync_account(self.repo, self.adapter_for, claimed, self.publish)
+        outcome = await sync_account(self.repo, self.adapter_for, claimed, self.publish,
+                                     self.owner)
         now = self.clock()
         backoff = min(self.retry_base_s * 2 ** max(outcome.attempts - 1, 0), self.retry_max_s)
         await self.repo.release(
