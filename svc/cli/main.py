@@ -11,11 +11,13 @@ from ..jsonio import dumps
 from ..rating import PlanInvalid, QuoteInvalid, lint_plan, parse_quote, quote_json, rate_quote
 from .inputs import fail, fail_violations, read_json
 from .render import print_invoices
+from .schemas import register as register_schemas
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="svc: services and billing for a Kazoo-style telecom cluster.")
 plans_app = typer.Typer(no_args_is_help=True, help="Service-plan documents.")
 app.add_typer(plans_app, name="plans")
+register_schemas(app)
 
 
 class OutputFormat(enum.StrEnum):

@@ -86,7 +86,7 @@ def _not_bool(value: Any) -> Any:
 
 
 # Quantities are integers >= 0: 2, 2.0 and "2" pass; 2.5 and -1 are refused (SPEC §12).
-Count = Annotated[int, BeforeValidator(_not_bool), Field(ge=0)]
+Count = Annotated[int, Field(ge=0), BeforeValidator(_not_bool)]
 CountsIn = dict[str, dict[str, Count]]
 
 

@@ -24,15 +24,22 @@ from .abc import (
     VersionConflict,
     Versioned,
     due_of,
-    index_values,
 )
 
-# Each entry is one migration, applied once in order; the schema's version is its count.
+# Each entry is one migration script, applied once in order; the schema's version is their
+# count. The index rows are kept by triggers, so a write is one statement (one round trip
+# to the connection's thread) and atomic on its own.
+_INDEX_ROWS = """
+    INSERT OR IGNORE INTO doc_index (coll, field, value, key)
+    SELECT new.coll, f.field, j.value, new.key
+    FROM index_fields f, json_each(new.doc, '$.' || f.field) j
+    WHERE f.coll = new.coll AND j.type = 'text';
+"""
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE docs (
         coll TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL,
-        doc BLOB NOT NULL, due_at REAL,
+        doc TEXT NOT NULL, due_at REAL,
         PRIMARY KEY (coll, key)
     ) WITHOUT ROWID;
     CREATE INDEX docs_due ON docs (coll, due_at) WHERE due_at IS NOT NULL;
@@ -41,13 +48,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (coll, field, value, key)
     ) WITHOUT ROWID;
     CREATE INDEX doc_index_by_key ON doc_index (coll, key);
+    CREATE TABLE index_fields (
+        coll TEXT NOT NULL, field TEXT NOT NULL, PRIMARY KEY (coll, field)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER docs_index_insert AFTER INSERT ON docs BEGIN
+    """ + _INDEX_ROWS + """
+    END;
+    CREATE TRIGGER docs_index_update AFTER UPDATE OF doc ON docs BEGIN
+        DELETE FROM doc_index WHERE coll = new.coll AND key = new.key;
+    """ + _INDEX_ROWS + """
+    END;
     """,
 )
-
-
-def index_entries(collection: str, doc: Doc) -> list[tuple[str, str]]:
-    return [(field, value) for field in INDEXED_FIELDS.get(collection, ())
-            for value in index_values(doc.get(field))]
 
 
 class SQLiteStore(DocumentStore):
@@ -74,18 +86,18 @@ class SQLiteStore(DocumentStore):
         await self._migrate()
 
     async def _migrate(self) -> None:
-        async with self.transaction():
-            await self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            async with self.db.execute("SELECT version FROM schema_version") as cursor:
-                row = await cursor.fetchone()
-            applied = row[0] if row else 0
-            for script in MIGRATIONS[applied:]:
-                for statement in filter(str.strip, script.split(";")):
-                    await self.db.execute(statement)
-            if row is None:
-                await self.db.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
-            else:
-                await self.db.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+        await self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        rows = await self.db.execute_fetchall("SELECT version FROM schema_version")
+        applied = rows[0][0] if rows else 0
+        for number, script in enumerate(MIGRATIONS[applied:], start=applied + 1):
+            await self.db.executescript(
+                f"BEGIN; {script}; DELETE FROM schema_version;"
+                f" INSERT INTO schema_version VALUES ({number}); COMMIT;")
+        async with self.transaction():  # the indexed fields as this version declares them
+            await self.db.execute("DELETE FROM index_fields")
+            await self.db.executemany(
+                "INSERT INTO index_fields (coll, field) VALUES (?, ?)",
+                [(coll, field) for coll, fields in INDEXED_FIELDS.items() for field in fields])
 
     async def close(self) -> None:
         if self._db is not None:
@@ -111,8 +123,11 @@ class SQLiteStore(DocumentStore):
                 self._in_transaction.reset(token)
 
     async def _rows(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
-        async with self.transaction(), self.db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # one statement is atomic on its own: a read needs no BEGIN/COMMIT round trips
+        if self._in_transaction.get():
+            return list(await self.db.execute_fetchall(sql, params))
+        async with self._lock:
+            return list(await self.db.execute_fetchall(sql, params))
 
     async def get(self, collection: str, key: str) -> Versioned | None:
         rows = await self._rows("SELECT version, doc FROM docs WHERE coll = ? AND key = ?",
@@ -132,33 +147,28 @@ class SQLiteStore(DocumentStore):
         return found
 
     async def put(self, collection: str, key: str, doc: Doc, expected_version: int) -> int:
-        body, due = dumps(doc), due_of(doc)
-        async with self.transaction():
-            if expected_version == 0:
-                try:
-                    await self.db.execute(
-                        "INSERT INTO docs (coll, key, version, doc, due_at) VALUES (?, ?, 1, ?, ?)",
-                        (collection, key, body, due))
-                except sqlite3.IntegrityError:
-                    raise VersionConflict(f"{collection}/{key} already exists") from None
-            else:
-                cursor = await self.db.execute(
-                    "UPDATE docs SET version = version + 1, doc = ?, due_at = ?"
-                    " WHERE coll = ? AND key = ? AND version = ?",
-                    (body, due, collection, key, expected_version))
-                if cursor.rowcount != 1:
-                    raise VersionConflict(f"{collection}/{key} is not at version "
-                                          f"{expected_version}")
-            await self._reindex(collection, key, doc)
+        body, due = dumps(doc).decode(), due_of(doc)
+        if expected_version == 0:
+            try:
+                await self._write("INSERT INTO docs (coll, key, version, doc, due_at)"
+                                  " VALUES (?, ?, 1, ?, ?)", (collection, key, body, due))
+            except sqlite3.IntegrityError:
+                raise VersionConflict(f"{collection}/{key} already exists") from None
+        else:
+            changed = await self._write(
+                "UPDATE docs SET version = version + 1, doc = ?, due_at = ?"
+                " WHERE coll = ? AND key = ? AND version = ?",
+                (body, due, collection, key, expected_version))
+            if changed != 1:
+                raise VersionConflict(f"{collection}/{key} is not at version {expected_version}")
         return expected_version + 1
 
-    async def _reindex(self, collection: str, key: str, doc: Doc) -> None:
-        if collection not in INDEXED_FIELDS:
-            return
-        await self.db.execute("DELETE FROM doc_index WHERE coll = ? AND key = ?", (collection, key))
-        await self.db.executemany(
-            "INSERT OR IGNORE INTO doc_index (coll, field, value, key) VALUES (?, ?, ?, ?)",
-            [(collection, field, value, key) for field, value in index_entries(collection, doc)])
+    async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        """One statement, its triggers included, is atomic: no BEGIN/COMMIT of its own."""
+        if self._in_transaction.get():
+            return (await self.db.execute(sql, params)).rowcount
+        async with self._lock:
+            return (await self.db.execute(sql, params)).rowcount
 
     async def put_many(self, collection: str, docs: Sequence[tuple[str, Doc]]) -> None:
         async with self.transaction():
@@ -166,13 +176,7 @@ class SQLiteStore(DocumentStore):
                 "INSERT INTO docs (coll, key, version, doc, due_at) VALUES (?, ?, 1, ?, ?)"
                 " ON CONFLICT (coll, key) DO UPDATE SET version = version + 1,"
                 " doc = excluded.doc, due_at = excluded.due_at",
-                [(collection, key, dumps(doc), due_of(doc)) for key, doc in docs])
-            await self.db.executemany("DELETE FROM doc_index WHERE coll = ? AND key = ?",
-                                      [(collection, key) for key, _ in docs])
-            await self.db.executemany(
-                "INSERT OR IGNORE INTO doc_index (coll, field, value, key) VALUES (?, ?, ?, ?)",
-                [(collection, field, value, key) for key, doc in docs
-                 for field, value in index_entries(collection, doc)])
+                [(collection, key, dumps(doc).decode(), due_of(doc)) for key, doc in docs])
 
     async def find_keys(self, collection: str, field: str, value: Any) -> list[str]:
         rows = await self._rows(

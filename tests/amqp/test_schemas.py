@@ -1,0 +1,285 @@
+"""The committed ``amqp_schemas/`` (SPEC §1): no drift from the models, a valid AsyncAPI
+document, and schemas that agree with what svc really reads and sends. No broker needed."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from jsonschema import Draft202012Validator
+from typer.testing import CliRunner
+
+from svc.amqp.kazoo_notices import doc_change
+from svc.amqp.messages import REQUESTS
+from svc.amqp.notices import Poison, read_notice
+from svc.amqp.publisher import Publisher
+from svc.amqp.rpc import answer
+from svc.amqp.schemas import drift, generate, write
+from svc.bookkeepers.abc import Answer, BookkeeperAdapter
+from svc.cli.schemas import register
+from svc.handlers import HANDLERS, quantity_events, sync_handler
+from svc.jsonio import dumps
+from svc.store import Repository
+from svc.store.sqlite import SQLiteStore
+from svc.sync.loop import SyncLoop
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = ROOT / "amqp_schemas"
+MASTER, ACCOUNT = "1" * 32, "2" * 32
+PLAN = {"name": "Gold", "plan": {"devices": {"_all": {"rate": 2.5, "activation_charge": 5}},
+                                 "users": {"user": {"rate": 3}}}}
+
+
+@cache
+def generated() -> dict[str, dict[str, Any]]:
+    return generate()
+
+
+@cache
+def validator(message: str) -> Draft202012Validator:
+    schema = generated()[f"{message}.schema.json"]
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def assert_valid(message: str, body: dict[str, Any]) -> None:
+    wire = json.loads(dumps(body))  # as it travels: Decimal money becomes a JSON number
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator(message).iter_errors(wire)]
+    assert not errors, f"{message} does not match its schema: {errors}"
+
+
+def request(name: str, **fields: Any) -> dict[str, Any]:
+    return {"Event-Category": "services", "Event-Name": name, "App-Name": "test",
+            "App-Version": "1", "Msg-ID": uuid.uuid4().hex, "Server-ID": "test-replies",
+            **fields}
+
+
+# one real example of every request, in an order that makes each of them succeed
+SCENARIO = [
+    request("plan_put_req", **{"Account-ID": MASTER, "Plan": {"id": "gold", "doc": PLAN}}),
+    request("plan_get_req", **{"Account-ID": MASTER, "Plan-ID": "gold"}),
+    request("available_plans_req", **{"Account-ID": ACCOUNT}),
+    request("default_plan_set_req", **{"Account-ID": MASTER, "Plan-ID": "gold"}),
+    request("default_plan_get_req", **{"Account-ID": MASTER}),
+    request("bookkeeper_set_req", **{"Account-ID": MASTER,
+                                     "Bookkeeper": {"id": "books", "type": "local"}}),
+    request("assign_plan_req", **{"Account-ID": ACCOUNT, "Plan-ID": "gold", "Dry-Run": True}),
+    request("assign_plan_req", **{"Account-ID": ACCOUNT, "Plan-ID": "gold",
+                                  "Overrides": {"users": {"user": {"rate": 4}}}}),
+    request("quote_req", **{"Account-ID": ACCOUNT,
+                            "Changes": {"devices": {"sip_device": 3}}}),
+    request("quote_req", **{"Quote-Request": json.loads(
+        (ROOT / "examples" / "quote.json").read_text())}),
+    request("manual_set_req", **{"Account-ID": ACCOUNT, "Quantities": {"users": {"user": 2}}}),
+    request("overrides_set_req", **{"Account-ID": ACCOUNT, "Overrides": {}}),
+    request("reconcile_req", **{"Account-ID": ACCOUNT}),
+    request("sync_req", **{"Account-ID": ACCOUNT}),
+    request("standing_req", **{"Account-ID": ACCOUNT}),
+    request("summary_req", **{"Account-ID": ACCOUNT}),
+    request("reseller_promote_req", **{"Account-ID": ACCOUNT}),
+    request("reseller_get_req", **{"Account-ID": ACCOUNT}),
+    request("reseller_demote_req", **{"Account-ID": ACCOUNT}),
+    request("remove_plan_req", **{"Account-ID": ACCOUNT, "Plan-ID": "gold"}),
+    request("plan_delete_req", **{"Account-ID": MASTER, "Plan-ID": "gold"}),
+]
+
+
+# --- the committed files ------------------------------------------------------------------
+
+
+def test_committed_schemas_match_the_models():
+    drifted = drift(SCHEMAS)
+    assert not drifted, (f"amqp_schemas/ is out of date ({', '.join(drifted)}): "
+                         "run `svc schemas` and commit the result")
+
+
+def test_cli_writes_then_checks(tmp_path):
+    app = typer.Typer()
+    app.callback()(lambda: None)  # a group, as in svc: `schemas` stays a subcommand
+    register(app)
+    runner = CliRunner()
+    out = tmp_path / "schemas"
+    assert runner.invoke(app, ["schemas", "--out", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["schemas", "--out", str(out), "--check"]).exit_code == 0
+    (out / "stale.schema.json").write_text("{}\n")
+    (out / "quote_req.schema.json").write_text("{}\n")
+    (out / "asyncapi.json").unlink()
+    checked = runner.invoke(app, ["schemas", "--out", str(out), "--check"])
+    assert checked.exit_code == 1
+    assert drift(out) == ["asyncapi.json", "quote_req.schema.json", "stale.schema.json"]
+    assert "svc schemas" in checked.output
+    write(out)
+    assert drift(out) == [] and not (out / "stale.schema.json").exists()
+
+
+def test_asyncapi_document_and_every_ref_resolves():
+    documents = {path.name: json.loads(path.read_text()) for path in SCHEMAS.glob("*.json")}
+    assert documents["asyncapi.json"]["asyncapi"] == "3.0.0"
+    refs = 0
+    for name, document in documents.items():
+        for ref in refs_in(document):
+            target, _, pointer = ref.partition("#")
+            assert resolve(documents[target] if target else document, pointer) is not None, (
+                f"{name}: {ref} does not resolve")
+            refs += 1
+    assert refs > 100
+    messages = documents["asyncapi.json"]["components"]["messages"]
+    assert {path.removesuffix(".schema.json") for path in documents} - {"asyncapi.json"} <= (
+        messages.keys())
+
+
+def refs_in(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in refs_in(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in refs_in(value)]
+    return []
+
+
+def resolve(document: Any, pointer: str) -> Any:
+    node = document
+    for part in pointer.split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def test_money_is_a_number():
+    schema = generated()["quote_resp.schema.json"]
+
+    def follow(node: dict[str, Any]) -> dict[str, Any]:
+        return resolve(schema, node["$ref"].removeprefix("#")) if "$ref" in node else node
+
+    invoice = follow(follow(schema["properties"]["Quote"])["properties"]["invoices"]["items"])
+    item = follow(invoice["properties"]["items"]["items"])
+    assert item["properties"]["total"]["type"] == "number"
+    assert item["properties"]["rate"]["type"] == "number"
+    assert follow(invoice["properties"]["summary"])["properties"]["recurring"]["type"] == (
+        "number")
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+def test_every_request_has_an_example():
+    assert {r["Event-Name"] for r in SCENARIO} == {name for _, name in REQUESTS}
+
+
+@pytest.mark.parametrize("example", SCENARIO, ids=lambda r: r["Event-Name"])
+def test_request_schema_agrees_with_the_model(example):
+    """The example passes both; dropping any field the model needs fails both."""
+    name = example["Event-Name"]
+    model = next(m for (_, n), m in REQUESTS.items() if n == name)
+    model.model_validate(example)
+    assert_valid(name, example)
+    needed = [field for field in example if not accepts(model, without(example, field))]
+    assert "Msg-ID" in needed
+    for field in needed:
+        assert not validator(name).is_valid(without(example, field)), f"{name} without {field}"
+
+
+def test_quote_request_excludes_the_account_form():
+    both = request("quote_req", **{"Quote-Request": {}, "Account-ID": ACCOUNT})
+    assert not validator("quote_req").is_valid(both)
+    assert validator("quote_req").is_valid(request("quote_req", **{"Quote-Request": {}}))
+
+
+def without(message: dict[str, Any], field: str) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if k != field}
+
+
+def accepts(model: Any, message: dict[str, Any]) -> bool:
+    try:
+        model.model_validate(message)
+    except ValueError:
+        return False
+    return True
+
+
+# --- replies and events, as svc really sends them ----------------------------------------
+
+
+class Capture:
+    """An exchange that keeps what is published on it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    async def publish(self, message: Any, routing_key: str) -> None:
+        self.bodies.append(json.loads(message.body))
+
+
+class DelinquentBookkeeper(BookkeeperAdapter):
+    async def deliver(self, delivery: Any) -> Answer:
+        return Answer("delinquent", "card_declined", "the card was declined")
+
+
+@pytest.fixture
+async def repo(tmp_path):
+    store = SQLiteStore(tmp_path / "svc.db")
+    await store.open()
+    yield Repository(store)
+    await store.close()
+
+
+async def apply(repo: Repository, publisher: Publisher, notice: dict[str, Any]) -> None:
+    assert_valid("doc_change", notice)
+    result = await repo.apply_doc_change(read_notice(notice, ()))
+    for event in quantity_events(list(result.changes)):
+        await publisher.event(event.name, event.account_id, event.fields)
+
+
+async def test_replies_and_events_match_their_schemas(repo):
+    exchange = Capture()
+    publisher = Publisher(None, {"services": exchange}, "services@test")  # type: ignore[arg-type]
+    sync = SyncLoop(repo, lambda _: DelinquentBookkeeper(), publisher.event, owner="test",
+                    batch=10, lease_s=60, retry_base_s=1, retry_max_s=10,
+                    delinquent_recheck_s=3600)
+    handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(sync.sync_now)}
+    for account_id, tree in ((MASTER, []), (ACCOUNT, [MASTER])):
+        doc = {"_id": account_id, "pvt_type": "account", "pvt_tree": tree, "name": "a"}
+        await apply(repo, publisher, doc_change(doc, account_id)[1])
+    await apply(repo, publisher, doc_change(
+        {"_id": "d1", "pvt_type": "device", "device_type": "sip_device"}, ACCOUNT)[1])
+
+    for example in SCENARIO:
+        result = await answer(handlers, repo, dumps(example), "services@test", 1 << 20)
+        reply = result.message
+        assert reply.get("Status") in ("success", "good_standing") or (
+            reply["Event-Name"] == "standing_resp" and reply["Reason"] == "delinquent"), reply
+        assert_valid(reply["Event-Name"], reply)
+        for event in result.events:
+            await publisher.event(event.name, event.account_id, event.fields)
+
+    invalid = await answer(handlers, repo, dumps(without(SCENARIO[1], "Plan-ID")),
+                           "services@test", 1 << 20)
+    assert invalid.message["Event-Category"] == "error"
+    assert_valid("error", invalid.message)
+    unknown = await answer(handlers, repo, dumps(request("plan_get_req", **{
+        "Account-ID": MASTER, "Plan-ID": "nope"})), "services@test", 1 << 20)
+    assert unknown.message["Status"] == "error"
+    assert_valid("plan_get_resp", unknown.message)
+
+    for body in exchange.bodies:
+        assert_valid(body["Event-Name"], body)
+    assert {body["Event-Name"] for body in exchange.bodies} == {
+        "bookkeeper_sync", "status_change", "plans_change", "quantities_change"}
+
+
+def test_doc_change_schema_agrees_with_the_consumer():
+    device = {"_id": "d1", "pvt_type": "device", "device_type": "sip_device"}
+    edited = doc_change(device, ACCOUNT)[1]
+    deleted = doc_change(device, ACCOUNT, rev=None, event="doc_deleted", with_doc=False)[1]
+    without_doc = doc_change(device, ACCOUNT, with_doc=False)[1]
+    for accepted in (edited, deleted):
+        read_notice(accepted, ())
+        assert_valid("doc_change", accepted)
+    with pytest.raises(Poison):
+        read_notice(without_doc, ())
+    assert not validator("doc_change").is_valid(without_doc)
