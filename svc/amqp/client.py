@@ -32,6 +32,7 @@ class RpcClient:
     def __init__(self, node: str) -> None:
         self.node = node
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
     async def open(self, connection: AbstractConnection) -> None:
         self.channel: AbstractChannel = await connection.channel()
@@ -61,8 +62,10 @@ class RpcClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[msg_id] = future
         try:
-            target = await self.channel.declare_exchange(
-                exchange, aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
+            target = self._exchanges.get(exchange)
+            if target is None:  # declared once: a declare is a broker round trip
+                target = self._exchanges[exchange] = await self.channel.declare_exchange(
+                    exchange, aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
             await target.publish(aio_pika.Message(dumps(message), content_type=CONTENT_TYPE),
                                  routing_key=routing_key)
             return await asyncio.wait_for(future, timeout)

@@ -1,10 +1,12 @@
 """RPC round trips through RabbitMQ against a bare echo RPC (SPEC §11, §12 "Benchmarks").
 
 ``svc serve`` and the echo server (``echo_server.py``: same JSON, same prefetch, same reply
-path) run as child processes on a virtual host of their own. One client connection, built on
-``ServicesClient``, keeps 64 requests in flight; echo, ``summary_req`` and ``quote_req`` (by
-account, with a small ``Changes``) take turns, 3 rounds of 10 s each (1 s at smoke size), and
-the median throughputs are compared. Target: quote/echo and summary/echo >= 0.80.
+path) run as child processes on a virtual host of their own. One ``ServicesClient`` keeps 64
+requests in flight; echo, ``summary_req`` and ``quote_req`` (by account, with a small
+``Changes``) take turns, 3 rounds of 10 s each (1 s at smoke size), and the median throughputs
+are compared. svc's requests go through ``ServicesClient.call`` and the echo's through the
+``RpcClient.request`` it wraps (same envelope, reply queue and publish; only the routing key
+differs). Target: quote/echo and summary/echo >= 0.80.
 """
 
 from __future__ import annotations
