@@ -56,7 +56,9 @@ def billed_state(services: Doc) -> State:
     billed = services.get("billed")
     if not billed:
         return State(())
-    plans = tuple(AssignedPlan(p["id"], p["vendor_id"], load_plan(p["doc"]),
+    plans = tuple(AssignedPlan(p["id"], p["vendor_id"],
+                               _loaded_plan(f"{p['vendor_id']}/{p['id']}", p["version"], p["doc"])
+                               if p.get("version") is not None else load_plan(p["doc"]),
                                load_overrides(p["overrides"]), p.get("version"))
                   for p in billed["plans"])
     q = billed["quantities"]
