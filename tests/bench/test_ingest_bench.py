@@ -11,43 +11,21 @@ dead-lettered. N = 20,000 at full size, 1,000 at smoke size. Target: >= 1,000 no
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import aio_pika
-import pytest
 
 from svc.amqp import topology
 from svc.app import Service
 from svc.jsonio import dumps
 from svc.settings import Settings
 
-AMQP_URL = os.environ.get("SVC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-RABBITMQCTL = shlex.split(os.environ.get("SVC_TEST_RABBITMQCTL", "rabbitmqctl"))
 ACCOUNTS = 4
 TARGET = 1_000
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run([*RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def vhost_url() -> Iterator[str]:
-    vhost = f"svc_bench_{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        parts = urlsplit(AMQP_URL)
-        yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
 
 
 def notice(doc: dict[str, Any], account_id: str) -> tuple[str, bytes]:
@@ -68,9 +46,9 @@ async def depth(channel: aio_pika.abc.AbstractChannel, name: str) -> int:
     return queue.declaration_result.message_count
 
 
-async def test_ingest_rate(full_size, vhost_url, tmp_path):
+async def test_ingest_rate(full_size, amqp_url, tmp_path):
     count = 20_000 if full_size else 1_000
-    settings = Settings(amqp_url=vhost_url, store_url=f"sqlite:///{tmp_path}/svc.db",
+    settings = Settings(amqp_url=amqp_url, store_url=f"sqlite:///{tmp_path}/svc.db",
                         node="services@bench", http_host="127.0.0.1", http_port=0)
     master = uuid.uuid4().hex
     accounts = [uuid.uuid4().hex for _ in range(ACCOUNTS)]
@@ -82,7 +60,7 @@ async def test_ingest_rate(full_size, vhost_url, tmp_path):
     expected = {account_id: len(range(n, count, ACCOUNTS))
                 for n, account_id in enumerate(accounts)}
 
-    connection = await aio_pika.connect(vhost_url)
+    connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()  # publisher confirms: all are queued when done
         exchanges = await topology.declare_exchanges(channel)

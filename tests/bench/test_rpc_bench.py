@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import ctypes
 import os
-import shlex
 import signal
 import statistics
 import subprocess
@@ -26,18 +25,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import aio_pika
-import pytest
 
 from svc.amqp.client import ServicesClient
 from svc.jsonio import dumps, loads
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-AMQP_URL = os.environ.get("SVC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-RABBITMQCTL = shlex.split(os.environ.get("SVC_TEST_RABBITMQCTL", "rabbitmqctl"))
 SVC = Path(sys.executable).with_name("svc")  # .venv/bin/svc next to .venv/bin/python
 PLAN = loads((HERE / "fixtures" / "ten-item-plan.json").read_text())
 IN_FLIGHT = 64
@@ -50,20 +45,6 @@ TARGET = 0.80
 
 # --- a virtual host and child processes of our own --------------------------------------------
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run([*RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def vhost_url() -> Iterator[str]:
-    vhost = f"svc_bench_{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        parts = urlsplit(AMQP_URL)
-        yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
 
 
 def _die_with_parent() -> None:
@@ -243,20 +224,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def test_rpc_throughput_against_echo(full_size, vhost_url, tmp_path):
+async def test_rpc_throughput_against_echo(full_size, amqp_url, tmp_path):
     seconds, warm_up = (10.0, 2.0) if full_size else (1.0, 0.3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SVC_")}
-    svc_env = {**env, "SVC_AMQP_URL": vhost_url, "SVC_STORE_URL": f"sqlite:///{tmp_path}/svc.db",
+    svc_env = {**env, "SVC_AMQP_URL": amqp_url, "SVC_STORE_URL": f"sqlite:///{tmp_path}/svc.db",
                "SVC_RPC_PREFETCH": str(PREFETCH), "SVC_NODE": "services@bench",
                "SVC_HTTP_HOST": "127.0.0.1", "SVC_HTTP_PORT": "0", "SVC_LOG_LEVEL": "WARNING"}
     echo_log, svc_log = tmp_path / "echo.log", tmp_path / "svc.log"
-    with child([sys.executable, str(HERE / "echo_server.py"), vhost_url, str(PREFETCH)],
+    with child([sys.executable, str(HERE / "echo_server.py"), amqp_url, str(PREFETCH)],
                env, echo_log) as echo, \
             child([str(SVC), "serve"], svc_env, svc_log) as service:
         await wait_for_line(echo, echo_log, "ready")
-        async with ServicesClient(vhost_url, node="bench-client@localhost") as client:
+        async with ServicesClient(amqp_url, node="bench-client@localhost") as client:
             await wait_serving(client, service, svc_log)
-            account = await seed(vhost_url, client)
+            account = await seed(amqp_url, client)
             requests = {
                 # ServicesClient.call is rpc.request to services.<category>.request
                 "echo": (partial(client.rpc.request, "services", ECHO_KEY, "services",
