@@ -164,3 +164,42 @@ async def test_the_loop_syncs_through_the_local_ledger_once_per_invoice(
 async def _synced(client, account_id):
     summary = (await client.call("summary", {"Account-ID": account_id}))["Summary"]
     return summary if summary["last_sync"] and not summary["dirty"] else None
+
+
+async def test_a_sub_account_change_re_syncs_its_reseller(settings, amqp_url, channel):
+    """master → reseller (billed on its customers' devices by cascade) → customer."""
+    settings = settings.model_copy(update={"sync_interval_s": 0.05})
+    service = Service(settings)
+    await service.start()
+    try:
+        async with ServicesClient(amqp_url) as client:
+            master, reseller, customer = (uuid.uuid4().hex for _ in range(3))
+            for account_id, tree in ((master, []), (reseller, [master]),
+                                     (customer, [master, reseller])):
+                await publish(channel, *notice({"_id": account_id, "pvt_type": "account",
+                                                "pvt_tree": tree}, account_id))
+
+            async def known():
+                reply = await client.call("reseller_get", {"Account-ID": customer})
+                return reply["Status"] == "success"
+
+            await eventually(known)
+            await client.call("reseller_promote", {"Account-ID": reseller})
+            wholesale = {"plan": {"devices": {"_all": {"rate": 1, "cascade": True}}}}
+            await client.call("plan_put", {"Account-ID": master,
+                                           "Plan": {"id": "wholesale", "doc": wholesale}})
+            await client.call("assign_plan", {"Account-ID": reseller, "Plan-ID": "wholesale"})
+            events = await events_queue(channel, reseller)
+            await publish(channel, *notice({"_id": "d1", "pvt_type": "device"}, customer))
+
+            async def reseller_billed():
+                found = [e for e in await drain(events) if e["Event-Name"] == "bookkeeper_sync"
+                         and e["Items"][0]["quantity"] == 1]
+                return found
+
+            [event] = await eventually(reseller_billed)
+            assert event["Status"] == "completed" and event["Summary"]["recurring"] == 1
+            summary = (await client.call("summary", {"Account-ID": reseller}))["Summary"]
+            assert summary["quantities"]["cascade"] == {"devices": {"sip_device": 1}}
+    finally:
+        await service.stop()
