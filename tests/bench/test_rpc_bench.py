@@ -29,6 +29,7 @@ from typing import Any
 import aio_pika
 
 from svc.amqp.client import ServicesClient
+from svc.amqp.kazoo_notices import doc_change
 from svc.jsonio import dumps, loads
 
 HERE = Path(__file__).resolve().parent
@@ -123,16 +124,9 @@ async def wait_serving(client: ServicesClient, process: subprocess.Popen, log: P
 # --- seeding through the broker --------------------------------------------------------------
 
 def notice(doc: dict[str, Any], account_id: str) -> tuple[str, bytes]:
-    """A Kazoo doc_edited notice that includes its ``Doc`` (kazoo-amqp.md §3)."""
-    doc_type = doc["pvt_type"]
-    database = ("accounts" if doc_type == "account" else
-                f"account%2F{account_id[:2]}%2F{account_id[2:4]}%2F{account_id[4:]}")
-    body = {"Event-Category": "configuration", "Event-Name": "doc_edited",
-            "App-Name": "datamgr", "App-Version": "4.0.0", "Node": "kz@bench",
-            "Msg-ID": uuid.uuid4().hex, "ID": doc["_id"], "Database": database,
-            "Type": doc_type, "Account-ID": account_id, "Is-Soft-Deleted": False,
-            "Rev": "1-bench", "Doc": doc}
-    return f"doc_edited.{database}.{doc_type}.{doc['_id']}", dumps(body)
+    """A Kazoo doc_edited notice that includes its ``Doc``, as bytes ready to publish."""
+    routing_key, body = doc_change(doc, account_id)
+    return routing_key, dumps(body)
 
 
 async def seed(url: str, client: ServicesClient) -> str:
