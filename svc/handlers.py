@@ -3,9 +3,13 @@ events out (SPEC §5, §12). The AMQP layer validates, dispatches here and publi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
+
+import orjson
 
 from .amqp import messages as m
 from .invoicing import (
@@ -15,6 +19,8 @@ from .invoicing import (
     default_bookkeeper,
     live_invoices,
 )
+from .jsonio import dumps
+from .memo import AnswerMemo
 from .rating import PlanInvalid, QuoteInvalid, State, load_overrides
 from .rating.quote import QuoteRequest, current_under_proposed, parse_quote, quote_json, rate_quote
 from .store import Repository, StoreError, Versioned
@@ -57,6 +63,30 @@ def rejection(error: Exception) -> Rejected:
 
 
 Handler = Callable[[Repository, Any], Awaitable[Reply]]
+_MEMOS: WeakKeyDictionary[Repository, AnswerMemo[Reply]] = WeakKeyDictionary()
+
+
+def memoized(key_of: Callable[[Any], Hashable | None]) -> Callable[[Handler], Handler]:
+    """A read-only handler whose reply is kept while what it read is unchanged; the reply
+    is kept encoded, so a repeat costs one version check (``svc/memo.py``)."""
+    def wrap(handler: Handler) -> Handler:
+        async def encoded(repo: Repository, req: Any) -> Reply:
+            reply = await handler(repo, req)
+            return Reply({k: orjson.Fragment(dumps(v)) for k, v in reply.fields.items()})
+
+        @functools.wraps(handler)
+        async def answer(repo: Repository, req: Any) -> Reply:
+            key = key_of(req)
+            if key is None:
+                return await handler(repo, req)
+            memo = _MEMOS.get(repo)
+            if memo is None:
+                memo = _MEMOS[repo] = AnswerMemo(repo.store)
+            return await memo.answer(key, lambda: encoded(repo, req))
+
+        return answer
+
+    return wrap
 
 
 def plan_json(found: Versioned) -> Doc:
@@ -84,6 +114,14 @@ async def summary_json(repo: Repository, account_id: str) -> Doc:
     }
 
 
+def _quote_key(req: m.QuoteReq) -> Hashable | None:
+    if req.quote_request is not None:  # no store reads; its merged plans are cached
+        return None
+    return ("quote", req.account_id, dumps(
+        req.model_dump(include={"plans", "overrides", "changes"}), sort_keys=True))
+
+
+@memoized(_quote_key)
 async def quote(repo: Repository, req: m.QuoteReq) -> Reply:
     if req.quote_request is not None:
         request = parse_quote(req.quote_request.model_dump())
@@ -110,6 +148,7 @@ async def quote(repo: Repository, req: m.QuoteReq) -> Reply:
     return Reply({"Quote": quote_json(rate_quote(request))})
 
 
+@memoized(lambda req: ("summary", req.account_id))
 async def summary(repo: Repository, req: m.AccountRequest) -> Reply:
     return Reply({"Summary": await summary_json(repo, req.account_id)})
 

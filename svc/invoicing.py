@@ -13,12 +13,12 @@ from .rating.quote import QuoteRequest, rate_quote
 from .store import PlanNotFound, Repository
 
 Doc = dict[str, Any]
-_LOADED: OrderedDict[tuple[str, int], Doc] = OrderedDict()
+_LOADED: OrderedDict[tuple[str, str, int], Doc] = OrderedDict()
 
 
-def _loaded_plan(key: str, version: int, doc: Doc) -> Doc:
-    """Plans are loaded (validated, coerced) once per stored version."""
-    cache_key = (key, version)
+def _loaded_plan(source: str, key: str, version: int, doc: Doc) -> Doc:
+    """Plans are loaded (validated, coerced) once per stored version of their store."""
+    cache_key = (source, key, version)
     if cache_key not in _LOADED:
         _LOADED[cache_key] = load_plan(doc)
         if len(_LOADED) > 4096:
@@ -36,8 +36,9 @@ async def assigned_plans(repo: Repository, plans: Mapping[str, Doc]) -> tuple[As
         except PlanNotFound:
             continue
         loaded.append(AssignedPlan(
-            plan_id, entry["vendor_id"], _loaded_plan(found.key, found.version, found.doc["doc"]),
-            load_overrides(entry.get("overrides") or {}), found.version))
+            plan_id, entry["vendor_id"],
+            _loaded_plan(repo.store.identity, found.key, found.version, found.doc["doc"]),
+            load_overrides(entry.get("overrides") or {}), found.version, repo.store.identity))
     return tuple(loaded)
 
 
@@ -51,15 +52,17 @@ async def current_state(repo: Repository, services: Doc) -> State:
                  load_overrides(services.get("overrides") or {}), stored_quantities(services))
 
 
-def billed_state(services: Doc) -> State:
-    """What the last successful sync billed (empty before the first one)."""
+def billed_state(services: Doc, source: str) -> State:
+    """What the last successful sync billed (empty before the first one); ``source`` is the
+    identity of the store it was read from."""
     billed = services.get("billed")
     if not billed:
         return State(())
     plans = tuple(AssignedPlan(p["id"], p["vendor_id"],
-                               _loaded_plan(f"{p['vendor_id']}/{p['id']}", p["version"], p["doc"])
+                               _loaded_plan(source, f"{p['vendor_id']}/{p['id']}", p["version"],
+                                            p["doc"])
                                if p.get("version") is not None else load_plan(p["doc"]),
-                               load_overrides(p["overrides"]), p.get("version"))
+                               load_overrides(p["overrides"]), p.get("version"), source)
                   for p in billed["plans"])
     q = billed["quantities"]
     return State(plans, load_overrides(billed["overrides"]),
@@ -76,7 +79,8 @@ async def default_bookkeeper(repo: Repository, account: Doc) -> dict[str, str]:
 async def live_invoices(repo: Repository, account: Doc, services: Doc) -> list[Invoice]:
     """The present state compared with the last synced one, so pending activation charges
     show (SPEC §12 "Reply shapes")."""
-    request = QuoteRequest(await current_state(repo, services), billed_state(services),
+    request = QuoteRequest(await current_state(repo, services),
+                           billed_state(services, repo.store.identity),
                            await default_bookkeeper(repo, account))
     return rate_quote(request)
 

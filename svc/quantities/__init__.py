@@ -16,6 +16,7 @@ from .counts import (
 )
 from .numbers import DEFAULT_CLASSIFIERS, NumberClassifier, classify_number, parse_classifiers
 from .rules import (
+    DOC_TYPES,
     Contribution,
     QuantityInputError,
     account_of,
@@ -24,7 +25,8 @@ from .rules import (
 )
 
 __all__ = [
-    "DEFAULT_CLASSIFIERS", "USER_APPS_ADMINS", "USER_APPS_ALL", "Contribution", "Counts",
+    "DEFAULT_CLASSIFIERS", "DOC_TYPES", "USER_APPS_ADMINS", "USER_APPS_ALL", "Contribution",
+    "Counts",
     "NumberClassifier", "QuantityInputError", "account_of", "account_quantities", "add_counts",
     "classify_number", "diff_counts", "document_contributions", "parse_classifiers",
     "resolve_counts", "subtract_counts",

@@ -238,6 +238,9 @@ _RULES: dict[str, Rule] = {
     "conference": _one("conferences", "conference"),
 }
 
+# The document types that can count toward quantities.
+DOC_TYPES = frozenset(_RULES) | {APPS_STORE_ID}
+
 
 def document_contributions(
     doc: Doc, classifiers: Iterable[NumberClassifier] = DEFAULT_CLASSIFIERS

@@ -39,7 +39,8 @@ class AssignedPlan:
     """A loaded plan as assigned to an account, with its per-plan overrides.
 
     ``version`` (the store's revision) makes the merge-cache key cheap; without it the
-    plan's content is hashed instead.
+    plan's content is hashed instead. ``source`` names the store the version counts in:
+    versions of two stores in one process (tests) say nothing about each other.
     """
 
     id: str
@@ -47,10 +48,12 @@ class AssignedPlan:
     doc: Json
     overrides: Json = field(default_factory=dict)
     version: int | None = None
+    source: Hashable = None
     cache_key: Hashable = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        identity = self.version if self.version is not None else fingerprint(self.doc)
+        identity = ((self.source, self.version) if self.version is not None
+                    else fingerprint(self.doc))
         key = (self.id, self.vendor_id, identity, fingerprint(self.overrides))
         object.__setattr__(self, "cache_key", key)
 

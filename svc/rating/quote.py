@@ -59,7 +59,8 @@ def current_under_proposed(current_plans: Sequence[AssignedPlan], proposed: Stat
     changing overrides alone is no change (ref §3.7 correction 5)."""
     by_id = {plan.id: plan for plan in proposed.plans}
     plans = tuple(
-        AssignedPlan(p.id, by_id[p.id].vendor_id, p.doc, by_id[p.id].overrides, p.version)
+        AssignedPlan(p.id, by_id[p.id].vendor_id, p.doc, by_id[p.id].overrides, p.version,
+                     p.source)
         if p.id in by_id else p
         for p in current_plans
     )

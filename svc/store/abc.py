@@ -9,11 +9,15 @@ construction; the contract suite (``tests/store/``) runs against both.
 
 from __future__ import annotations
 
+import functools
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
+
+from .readset import Ref, note_read, note_unverifiable_read
 
 Doc = dict[str, Any]
 
@@ -28,6 +32,9 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # A numeric field by which documents fall due; absent or null means "not due".
 DUE_FIELD = "due_at"
+# The services documents waiting for a sync are counted, and the oldest found, by these
+# fields (the dirty-account metrics of SPEC §9) without reading the documents.
+DIRTY_COLLECTION, DIRTY_FLAG, DIRTY_SINCE = "services", "dirty", "changed_at"
 
 
 def index_values(value: Any) -> list[str]:
@@ -67,6 +74,12 @@ class StoreUnavailable(StoreError):
 class DocumentStore(ABC):
     """Versioned JSON documents by (collection, key). Versions start at 1 on insert."""
 
+    @functools.cached_property
+    def identity(self) -> str:
+        """Names this store among others in one process: process-wide caches keyed by a
+        document's version (loaded and merged plans) key by this too."""
+        return uuid.uuid4().hex
+
     @abstractmethod
     async def open(self) -> None:
         """Connect, create the schema or indexes on first start, migrate."""
@@ -79,11 +92,28 @@ class DocumentStore(ABC):
         """Group the calls made inside into one atomic unit; a ``VersionConflict`` inside
         rolls everything back and propagates (callers retry the whole unit)."""
 
-    @abstractmethod
-    async def get(self, collection: str, key: str) -> Versioned | None: ...
+    async def get(self, collection: str, key: str) -> Versioned | None:
+        found = await self._get(collection, key)
+        note_read(collection, key, found.version if found else 0)
+        return found
+
+    async def get_many(self, collection: str, keys: Iterable[str]) -> dict[str, Versioned]:
+        wanted = list(dict.fromkeys(keys))
+        found = await self._get_many(collection, wanted)
+        for key in wanted:
+            note_read(collection, key, found[key].version if key in found else 0)
+        return found
 
     @abstractmethod
-    async def get_many(self, collection: str, keys: Iterable[str]) -> dict[str, Versioned]: ...
+    async def versions(self, refs: Iterable[Ref]) -> dict[Ref, int]:
+        """The version of each existing document of ``refs`` (absent: it does not exist),
+        without reading the documents: how a memoized answer is re-validated."""
+
+    @abstractmethod
+    async def _get(self, collection: str, key: str) -> Versioned | None: ...
+
+    @abstractmethod
+    async def _get_many(self, collection: str, keys: list[str]) -> dict[str, Versioned]: ...
 
     @abstractmethod
     async def put(self, collection: str, key: str, doc: Doc, expected_version: int) -> int:
@@ -94,14 +124,23 @@ class DocumentStore(ABC):
     async def put_many(self, collection: str, docs: Sequence[tuple[str, Doc]]) -> None:
         """Insert or overwrite without version checks: bulk loading only."""
 
-    @abstractmethod
     async def find_keys(self, collection: str, field: str, value: Any) -> list[str]:
         """Keys of the documents whose indexed ``field`` equals (or, for a list, contains)
         ``value``, without reading the documents."""
+        note_unverifiable_read()
+        return await self._find_keys(collection, field, value)
+
+    @abstractmethod
+    async def _find_keys(self, collection: str, field: str, value: Any) -> list[str]: ...
 
     @abstractmethod
     async def find_due(self, collection: str, upto: float, limit: int) -> list[Versioned]:
         """Documents whose ``due_at`` is at most ``upto``, earliest first."""
+
+    @abstractmethod
+    async def dirty_stats(self) -> tuple[int, float | None]:
+        """How many services documents are dirty, and the earliest ``changed_at`` among
+        them (``None`` when there are none)."""
 
     @abstractmethod
     def scan(self, collection: str) -> AsyncIterator[Versioned]:

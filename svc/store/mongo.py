@@ -29,10 +29,14 @@ from pymongo.write_concern import WriteConcern
 
 from ..jsonio import dumps, loads
 from .abc import (
+    DIRTY_COLLECTION,
+    DIRTY_FLAG,
+    DIRTY_SINCE,
     DUE_FIELD,
     INDEXED_FIELDS,
     Doc,
     DocumentStore,
+    Ref,
     StoreUnavailable,
     VersionConflict,
     Versioned,
@@ -72,6 +76,9 @@ def _update(collection: str, doc: Doc) -> dict[str, Any]:
     """The update that stores ``doc`` and bumps the version (an upsert starts it at 1)."""
     fields: dict[str, Any] = {"doc": dumps(doc).decode()}
     fields.update({f: index_values(doc.get(f)) for f in INDEXED_FIELDS.get(collection, ())})
+    if collection == DIRTY_COLLECTION:  # copied beside the body for dirty_stats
+        fields[DIRTY_FLAG] = doc.get(DIRTY_FLAG) is True
+        fields[DIRTY_SINCE] = None if doc.get(DIRTY_SINCE) is None else float(doc[DIRTY_SINCE])
     update: dict[str, Any] = {"$set": fields, "$inc": {"v": 1}}
     due = due_of(doc)
     if due is None:  # absent from the partial index, so never due
@@ -182,13 +189,12 @@ class MongoStore(DocumentStore):
                 async with tx.lock:
                     yield tx.session
 
-    async def get(self, collection: str, key: str) -> Versioned | None:
+    async def _get(self, collection: str, key: str) -> Versioned | None:
         async with self._session() as s:
             row = await self._coll(collection).find_one({"_id": key}, _PROJECTION, session=s)
         return _versioned(row) if row else None
 
-    async def get_many(self, collection: str, keys: Iterable[str]) -> dict[str, Versioned]:
-        wanted = list(dict.fromkeys(keys))
+    async def _get_many(self, collection: str, wanted: list[str]) -> dict[str, Versioned]:
         found: dict[str, Versioned] = {}
         for start in range(0, len(wanted), _BATCH):
             async with self._session() as s:
@@ -196,6 +202,18 @@ class MongoStore(DocumentStore):
                     {"_id": {"$in": wanted[start:start + _BATCH]}}, _PROJECTION,
                     session=s).to_list()
             found.update((row["_id"], _versioned(row)) for row in rows)
+        return found
+
+    async def versions(self, refs: Iterable[Ref]) -> dict[Ref, int]:
+        by_collection: dict[str, list[str]] = {}
+        for collection, key in dict.fromkeys(refs):
+            by_collection.setdefault(collection, []).append(key)
+        found: dict[Ref, int] = {}
+        async with self._session() as s:
+            for collection, keys in by_collection.items():
+                rows = await self._coll(collection).find(
+                    {"_id": {"$in": keys}}, {"v": 1}, session=s).to_list()
+                found.update(((collection, row["_id"]), row["v"]) for row in rows)
         return found
 
     async def put(self, collection: str, key: str, doc: Doc, expected_version: int) -> int:
@@ -231,7 +249,7 @@ class MongoStore(DocumentStore):
                     await self._coll(collection).bulk_write(
                         requests[start:start + _BATCH], ordered=False, session=s)
 
-    async def find_keys(self, collection: str, field: str, value: Any) -> list[str]:
+    async def _find_keys(self, collection: str, field: str, value: Any) -> list[str]:
         if field not in INDEXED_FIELDS.get(collection, ()):  # SQLite indexes nothing else
             return []
         async with self._session() as s:
@@ -247,6 +265,16 @@ class MongoStore(DocumentStore):
                 {DUE_FIELD: {"$exists": True, "$lte": float(upto)}}, _PROJECTION,
                 sort=[(DUE_FIELD, 1), ("_id", 1)], limit=max(limit, 0), session=s).to_list()
         return [_versioned(row) for row in rows]
+
+    async def dirty_stats(self) -> tuple[int, float | None]:
+        async with self._session() as s:
+            rows = await (await self._coll(DIRTY_COLLECTION).aggregate([
+                {"$match": {DUE_FIELD: {"$exists": True}, DIRTY_FLAG: True}},
+                {"$group": {"_id": None, "count": {"$sum": 1},
+                            "since": {"$min": f"${DIRTY_SINCE}"}}}], session=s)).to_list()
+        if not rows:
+            return 0, None
+        return rows[0]["count"], rows[0]["since"]
 
     async def scan(self, collection: str) -> AsyncIterator[Versioned]:
         # pages by key, as SQLite: no cursor stays open while the caller works on a page

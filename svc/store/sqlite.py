@@ -7,6 +7,7 @@ and a file belongs to one svc process (more replicas need MongoDB, SPEC §12).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -18,9 +19,13 @@ import aiosqlite
 
 from ..jsonio import dumps, loads
 from .abc import (
+    DIRTY_COLLECTION,
+    DIRTY_FLAG,
+    DIRTY_SINCE,
     INDEXED_FIELDS,
     Doc,
     DocumentStore,
+    Ref,
     VersionConflict,
     Versioned,
     due_of,
@@ -62,10 +67,16 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def versions_query(keys: int) -> str:
+    """A primary-key search (a row-value ``(coll, key) IN (VALUES …)`` would scan)."""
+    return f"SELECT key, version FROM docs WHERE coll = ? AND key IN ({','.join('?' * keys)})"
+
+
 class SQLiteStore(DocumentStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
+        self._reader: sqlite3.Connection | None = None  # versions only, on the loop's thread
         self._lock = asyncio.Lock()
         self._in_transaction = contextvars.ContextVar(f"sqlite-tx-{id(self)}", default=False)
 
@@ -84,6 +95,9 @@ class SQLiteStore(DocumentStore):
         await self.db.execute("PRAGMA synchronous=NORMAL")
         await self.db.execute("PRAGMA busy_timeout=5000")
         await self._migrate()
+        self._reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                       isolation_level=None, check_same_thread=False,
+                                       timeout=0)
 
     async def _migrate(self) -> None:
         await self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
@@ -100,9 +114,18 @@ class SQLiteStore(DocumentStore):
                 [(coll, field) for coll, fields in INDEXED_FIELDS.items() for field in fields])
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._db is not None:
             await self._db.close()
             self._db = None
+
+    @property
+    def _version_reader(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise RuntimeError("store is not open")
+        return self._reader
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -129,13 +152,12 @@ class SQLiteStore(DocumentStore):
         async with self._lock:
             return list(await self.db.execute_fetchall(sql, params))
 
-    async def get(self, collection: str, key: str) -> Versioned | None:
+    async def _get(self, collection: str, key: str) -> Versioned | None:
         rows = await self._rows("SELECT version, doc FROM docs WHERE coll = ? AND key = ?",
                                 (collection, key))
         return Versioned(key, rows[0][0], loads(rows[0][1])) if rows else None
 
-    async def get_many(self, collection: str, keys: Iterable[str]) -> dict[str, Versioned]:
-        wanted = list(dict.fromkeys(keys))
+    async def _get_many(self, collection: str, wanted: list[str]) -> dict[str, Versioned]:
         found: dict[str, Versioned] = {}
         for start in range(0, len(wanted), 500):  # stay under SQLite's variable limit
             chunk = wanted[start:start + 500]
@@ -145,6 +167,29 @@ class SQLiteStore(DocumentStore):
                 (collection, *chunk))
             found.update({k: Versioned(k, v, loads(d)) for k, v, d in rows})
         return found
+
+    async def versions(self, refs: Iterable[Ref]) -> dict[Ref, int]:
+        by_collection: dict[str, list[str]] = {}
+        for collection, key in dict.fromkeys(refs):
+            by_collection.setdefault(collection, []).append(key)
+        found: dict[Ref, int] = {}
+        for collection, keys in by_collection.items():
+            for start in range(0, len(keys), 500):  # stay under SQLite's variable limit
+                chunk = keys[start:start + 500]
+                rows = await self._version_rows(versions_query(len(chunk)),
+                                                 (collection, *chunk))
+                found.update(((collection, key), version) for key, version in rows)
+        return found
+
+    async def _version_rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        if not self._in_transaction.get():
+            # a few primary-key lookups cost less than the round trip to the connection's
+            # thread and the GIL hand-off back, which under load is what bounds a memoized
+            # answer; a WAL reader does not wait for the writer, and never blocks the loop
+            # (timeout 0): if the file is busy anyway, the lookup takes the thread's way
+            with contextlib.suppress(sqlite3.OperationalError):
+                return self._version_reader.execute(sql, params).fetchall()
+        return await self._rows(sql, params)  # in a unit: must see its own writes
 
     async def put(self, collection: str, key: str, doc: Doc, expected_version: int) -> int:
         body, due = dumps(doc).decode(), due_of(doc)
@@ -178,7 +223,7 @@ class SQLiteStore(DocumentStore):
                 " doc = excluded.doc, due_at = excluded.due_at",
                 [(collection, key, dumps(doc).decode(), due_of(doc)) for key, doc in docs])
 
-    async def find_keys(self, collection: str, field: str, value: Any) -> list[str]:
+    async def _find_keys(self, collection: str, field: str, value: Any) -> list[str]:
         rows = await self._rows(
             "SELECT key FROM doc_index WHERE coll = ? AND field = ? AND value = ? ORDER BY key",
             (collection, field, value))
@@ -189,6 +234,15 @@ class SQLiteStore(DocumentStore):
             "SELECT key, version, doc FROM docs WHERE coll = ? AND due_at IS NOT NULL"
             " AND due_at <= ? ORDER BY due_at, key LIMIT ?", (collection, upto, limit))
         return [Versioned(k, v, loads(d)) for k, v, d in rows]
+
+    async def dirty_stats(self) -> tuple[int, float | None]:
+        # a dirty document always has a due time, so the partial due index narrows the scan
+        rows = await self._rows(
+            "SELECT count(*), min(json_extract(doc, ?)) FROM docs WHERE coll = ?"
+            " AND due_at IS NOT NULL AND json_extract(doc, ?) = 1",
+            (f"$.{DIRTY_SINCE}", DIRTY_COLLECTION, f"$.{DIRTY_FLAG}"))
+        count, since = rows[0]
+        return count, None if since is None else float(since)
 
     async def scan(self, collection: str) -> AsyncIterator[Versioned]:
         after = ""

@@ -13,28 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aio_pika
+from processes import SVC, child, exited
 
 from svc.amqp.client import ServicesClient
 from svc.amqp.kazoo_notices import doc_change
 from svc.jsonio import dumps, loads
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-SVC = Path(sys.executable).with_name("svc")  # .venv/bin/svc next to .venv/bin/python
 PLAN = loads((HERE / "fixtures" / "ten-item-plan.json").read_text())
 IN_FLIGHT = 64
 PREFETCH = 200
@@ -44,38 +41,7 @@ DEVICES = {"sip_device": 5, "softphone": 1}
 TARGET = 0.80
 
 
-# --- a virtual host and child processes of our own --------------------------------------------
-
-
-
-def _die_with_parent() -> None:
-    """Children get SIGTERM should this process die without cleaning up (Linux)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-
-
-@contextlib.contextmanager
-def child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """A child process, output to ``log``; SIGTERM at the end, SIGKILL after 10 s."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def exited(process: subprocess.Popen, log: Path) -> str:
-    return f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-4000:]}"
-
+# --- child processes (tests/processes.py) ----------------------------------------------------
 
 async def wait_for_line(process: subprocess.Popen, log: Path, line: str,
                         timeout: float = 30) -> None:

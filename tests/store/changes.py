@@ -27,3 +27,14 @@ def device(doc_id: str, device_type: str = "sip_device") -> dict:
 
 def user(doc_id: str, priv_level: str = "user") -> dict:
     return {"_id": doc_id, "pvt_type": "user", "priv_level": priv_level}
+
+
+async def account_with_plan(repo, plan: dict, devices: int = 0) -> None:
+    """Account ``a`` under the master ``m``, with ``m``'s plan ``p`` assigned and ``devices``
+    SIP devices counted."""
+    await repo.apply_doc_change(change("m", account_doc("m", []), 1))
+    await repo.apply_doc_change(change("a", account_doc("a", ["m"]), 1))
+    await repo.put_plan("m", "p", plan)
+    await repo.assign_plan("a", "p")
+    if devices:
+        await repo.apply_doc_changes([change("a", device(f"d{n}"), 1) for n in range(devices)])

@@ -11,7 +11,7 @@ import textwrap
 import time
 
 from svc.store import Repository
-from svc.store.sqlite import SQLiteStore
+from svc.store.sqlite import SQLiteStore, versions_query
 
 WRITER = textwrap.dedent("""
     import asyncio, sys
@@ -68,3 +68,15 @@ async def test_committed_changes_survive_kill_9(tmp_path):
         assert await repo.reconcile_all() == []  # no torn write: ledger and totals agree
     finally:
         await store.close()
+
+
+async def test_version_checks_search_the_primary_key(tmp_path):
+    """They run on the event loop's thread: a scan there would stall the whole service."""
+    store = SQLiteStore(tmp_path / "plan.db")
+    await store.open()
+    try:
+        plan = store._version_reader.execute(
+            f"EXPLAIN QUERY PLAN {versions_query(3)}", ("plans", "a", "b", "c")).fetchall()
+    finally:
+        await store.close()
+    assert [row[3] for row in plan] == ["SEARCH docs USING PRIMARY KEY (coll=? AND key=?)"]

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from svc.store import VersionConflict
+from svc.store.readset import recording_reads
 
 
 async def test_put_is_compare_and_set(store):
@@ -39,6 +40,44 @@ async def test_find_due_returns_earliest_first_up_to_a_time(store):
         await store.put("services", key, {"due_at": due}, 0)
     assert [v.key for v in await store.find_due("services", 25.0, 10)] == ["b", "d"]
     assert [v.key for v in await store.find_due("services", 99.0, 2)] == ["b", "d"]
+
+
+async def test_dirty_stats_count_dirty_services_and_their_earliest_change(store):
+    assert await store.dirty_stats() == (0, None)
+    for key, dirty, since, due in [("a", True, 50.0, 50.0), ("b", True, 20.0, 90.0),
+                                   ("c", False, 5.0, 99.0), ("d", False, 1.0, None)]:
+        await store.put("services", key,
+                        {"dirty": dirty, "changed_at": Decimal(str(since)), "due_at": due}, 0)
+    await store.put("accounts", "e", {"dirty": True, "changed_at": 0.0, "due_at": 1.0}, 0)
+    assert await store.dirty_stats() == (2, 20.0)
+    await store.put("services", "b", {"dirty": False, "changed_at": 20.0, "due_at": None}, 1)
+    assert await store.dirty_stats() == (1, 50.0)
+
+
+async def test_versions_of_documents_without_reading_them(store):
+    await store.put("plans", "r/p", {"vendor_id": "r"}, 0)
+    await store.put("plans", "r/p", {"vendor_id": "r"}, 1)
+    await store.put("services", "r/p", {}, 0)  # same key, other collection
+    refs = [("plans", "r/p"), ("services", "r/p"), ("plans", "gone")]
+    assert await store.versions(refs) == {("plans", "r/p"): 2, ("services", "r/p"): 1}
+    assert await store.versions([]) == {}
+    many = [("ledger", f"k{n}") for n in range(600)]  # beyond one statement's variables
+    await store.put_many("ledger", [(key, {}) for _, key in many])
+    assert await store.versions(many) == dict.fromkeys(many, 1)
+
+
+async def test_reads_by_key_are_recorded_with_their_versions(store):
+    await store.put("plans", "r/p", {"vendor_id": "r"}, 0)
+    with recording_reads() as reads:
+        await store.get("plans", "r/p")
+        await store.get("plans", "r/none")
+        await store.get_many("accounts", ["a", "b"])
+    assert reads.complete
+    assert reads.versions == {("plans", "r/p"): 1, ("plans", "r/none"): 0,
+                              ("accounts", "a"): 0, ("accounts", "b"): 0}
+    with recording_reads() as reads:
+        await store.find_keys("plans", "vendor_id", "r")
+    assert not reads.complete  # an index read cannot be re-checked by versions
 
 
 async def test_a_failed_transaction_writes_nothing(store):
