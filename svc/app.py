@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aio_pika
 import aiohttp
-from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
 
 from .amqp import topology
 from .amqp.client import RpcClient
@@ -22,11 +24,14 @@ from .bookkeepers.kazoo import KazooBookkeeper
 from .bookkeepers.local import LocalBookkeeper
 from .bookkeepers.router import BookkeeperRouter
 from .handlers import HANDLERS, sync_handler
+from .ops import Metrics, ProbeServer, Readiness
 from .settings import Settings
 from .store import DocumentStore, Repository, store_from_url
 from .sync.loop import SyncLoop
 
 log = logging.getLogger("svc")
+DRAIN_TIMEOUT_S = 20.0  # in-flight requests get this long after consuming stops
+READINESS_STORE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -36,6 +41,10 @@ class Service:
     repo: Repository | None = None
     connection: AbstractRobustConnection | None = None
     http: aiohttp.ClientSession | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    probes: ProbeServer | None = None
+    rpc: RpcServer | None = None
+    channels: list[AbstractChannel] = field(default_factory=list)
     bookkeepers: BookkeeperRouter | None = None
     sync: SyncLoop | None = None
     notices: NoticeConsumer | None = None
@@ -49,26 +58,38 @@ class Service:
         await self.store.open()
         self.repo = Repository(self.store, master_account_id=settings.master_account_id,
                                sync_buffer_s=settings.sync_buffer_s)
+        self.probes = ProbeServer(self.metrics, self.readiness, self.refresh_metrics,
+                                  settings.http_host, settings.http_port)
+        await self.probes.start()
         self.connection = await aio_pika.connect_robust(
             settings.amqp_url, client_properties={"connection_name": settings.node})
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=settings.rpc_prefetch)
         exchanges = await topology.declare_exchanges(channel)
         await topology.declare_dead_letters(channel)
-        publisher = Publisher(channel, exchanges, settings.node)
+        publisher = Publisher(channel, exchanges, settings.node,
+                              on_dead_letter=self.metrics.dead_letter)
 
         self.sync = self._sync_loop(publisher, await self._bookkeeper_rpc())
         handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now)}
-        rpc = RpcServer(handlers, self.repo, publisher, settings.node,
-                        settings.max_message_bytes)
+        self.rpc = RpcServer(handlers, self.repo, publisher, settings.node,
+                             settings.max_message_bytes, observe=self.metrics.rpc)
         rpc_queue = await topology.declare_rpc_queue(channel)
-        self.consumers.append((rpc_queue, await rpc_queue.consume(rpc.on_message)))
+        self.consumers.append((rpc_queue, await rpc_queue.consume(self.rpc.on_message)))
 
         notice_channel = await self.connection.channel()
         await notice_channel.set_qos(prefetch_count=max(settings.rpc_prefetch, 400))
+        # After a broker restart aio-pika restores channels in no fixed order: this one
+        # re-declares the exchanges too, so that its consumer never runs (and publishes
+        # events or dead letters) before the exchanges exist again; a publish to a missing
+        # exchange would close the publisher's channel in the middle of its own restore.
+        await topology.declare_exchanges(notice_channel)
         notice_queue = await topology.declare_doc_changes_queue(notice_channel,
                                                                  settings.delivery_limit)
-        self.notices = NoticeConsumer(self.repo, publisher, settings.number_classifiers)
+        self.channels = [channel, notice_channel]
+        self.notices = NoticeConsumer(self.repo, publisher, settings.number_classifiers,
+                                      observe=self.metrics.doc_change,
+                                      max_bytes=settings.max_message_bytes)
         self.consumers.append((notice_queue,
                                await notice_queue.consume(self.notices.on_message)))
         self.tasks.append(asyncio.create_task(
@@ -91,19 +112,67 @@ class Service:
                 for bookkeeper_id, entry in settings.bookkeepers.items()
                 if entry.adapter == "http"}
         self.bookkeepers = BookkeeperRouter(LocalBookkeeper(self.repo), http,
-                                            KazooBookkeeper(rpc, settings.bookkeeper_timeout_s))
+                                            KazooBookkeeper(rpc, settings.bookkeeper_timeout_s),
+                                            observe=self.metrics.sync_attempt)
         return SyncLoop(self.repo, self.bookkeepers.adapter_for, publisher.event,
                         owner=settings.node, batch=settings.sync_batch,
                         lease_s=settings.sync_lease_s, retry_base_s=settings.sync_retry_base_s,
                         retry_max_s=settings.sync_retry_max_s,
                         delinquent_recheck_s=settings.delinquent_recheck_s)
 
+    def _broker_up(self) -> bool:
+        return self.connection is not None and self.connection.connected.is_set()
+
+    async def readiness(self) -> Readiness:
+        down = []
+        if not self._broker_up():
+            down.append("broker")
+        try:
+            assert self.store is not None
+            await asyncio.wait_for(self.store.get("accounts", "svc-readiness"),
+                                   READINESS_STORE_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - whatever the failure, the store is not usable
+            down.append("store")
+        if self.stopping.is_set() or not self.consumers or any(
+                channel.is_closed for channel in self.channels):
+            down.append("consumers")
+        return Readiness(not down, {"status": "not_ready" if down else "ready", "down": down,
+                                    "bookkeepers": self._bookkeepers_report()})
+
+    def _bookkeepers_report(self) -> list[dict[str, Any]]:
+        """Each configured bookkeeper (and each cluster bookkeeper seen) with its last
+        result: the seed's "is the bookkeeper loaded and running?"."""
+        adapters = {"default_bookkeeper": "local",
+                    **{key: entry.adapter for key, entry in self.settings.bookkeepers.items()}}
+        last = self.bookkeepers.last if self.bookkeepers else {}
+        report = []
+        for bookkeeper_id in sorted({*adapters, *last}):
+            result = last.get(bookkeeper_id)
+            report.append({"id": bookkeeper_id, "adapter": adapters.get(bookkeeper_id, "kazoo"),
+                           "last_result": None if result is None else {
+                               "outcome": result["outcome"], "reason": result["reason"],
+                               "type": result["type"],
+                               "at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                   time.gmtime(result["at"]))}})
+        return report
+
+    async def refresh_metrics(self) -> None:
+        """The gauges that are read rather than counted, at scrape time."""
+        self.metrics.broker_connected.set(1 if self._broker_up() else 0)
+        assert self.store is not None
+        count, oldest_change = await self.store.dirty_stats()
+        assert self.repo is not None
+        self.metrics.set_dirty(count, oldest_change, self.repo.clock())
+
     async def stop(self) -> None:
+        self.stopping.set()  # /readyz turns 503 first, so no new work is routed here
         for queue, tag in self.consumers:
             with contextlib.suppress(Exception):  # the broker may be gone already
                 await queue.cancel(tag)
         self.consumers.clear()
-        self.stopping.set()
+        if self.rpc is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.rpc.drain(), DRAIN_TIMEOUT_S)
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.notices is not None:
@@ -114,6 +183,8 @@ class Service:
             await self.connection.close()
         if self.store is not None:
             await self.store.close()
+        if self.probes is not None:
+            await self.probes.stop()
         log.info("svc stopped", extra={"event": "stopped"})
 
 

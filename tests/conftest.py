@@ -4,31 +4,16 @@ messages."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import aio_pika
 import pytest
+from broker import rabbitmqctl, url_for
 
 from svc.amqp.client import ServicesClient
 from svc.app import Service
 from svc.settings import Settings
-
-AMQP_URL = os.environ.get("SVC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-RABBITMQCTL = shlex.split(os.environ.get("SVC_TEST_RABBITMQCTL", "rabbitmqctl"))
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run([*RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
-
-
-def url_for(vhost: str) -> str:
-    parts = urlsplit(AMQP_URL)
-    return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +30,8 @@ def amqp_url() -> Iterator[str]:
 @pytest.fixture
 def settings(amqp_url, tmp_path) -> Settings:
     return Settings(amqp_url=amqp_url, store_url=f"sqlite:///{tmp_path}/svc.db",
-                    node="services@test", max_message_bytes=64 * 1024, delivery_limit=2)
+                    node="services@test", max_message_bytes=64 * 1024, delivery_limit=2,
+                    http_host="127.0.0.1", http_port=0)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -78,6 +79,8 @@ def read_notice(notice: Any, classifiers: tuple[NumberClassifier, ...]
                      "includes the document; KAZOO's own sends none)")
     doc = doc if isinstance(doc, dict) else {}
     doc_type = notice.get("Type") or doc.get("pvt_type") or doc_id
+    if not isinstance(doc_type, str):  # it is stored, and counted by type
+        raise Poison("Type: must be a string (the document's pvt_type)")
     if doc_id == "apps_store":
         doc_type = "apps_store"
     account_db = _account_of_db(database) if isinstance(database, str) else None
@@ -111,8 +114,10 @@ class NoticeConsumer:
 
     def __init__(self, repo: Repository, publisher: Publisher,
                  classifiers: tuple[NumberClassifier, ...], batch: int = 200,
-                 linger_s: float = 0.005, observe: Any = None) -> None:
+                 linger_s: float = 0.005, observe: Any = None,
+                 max_bytes: int | None = None) -> None:
         self.repo = repo
+        self.max_bytes = max_bytes  # larger notices are dead-lettered (SPEC §10)
         self.publisher = publisher
         self.classifiers = classifiers
         self.batch = batch
@@ -127,10 +132,18 @@ class NoticeConsumer:
             self.observe(doc_type, outcome)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
+        if self.max_bytes is not None and len(message.body) > self.max_bytes:
+            await self._dead_letter(message, f"body of {len(message.body)} bytes exceeds "
+                                    f"SVC_MAX_MESSAGE_BYTES ({self.max_bytes})", "oversize")
+            return
         try:
             action = read_notice(loads(message.body), self.classifiers)
         except (Poison, ValueError) as error:
-            await self._dead_letter(message, str(error))
+            await self._dead_letter(message, str(error), "invalid_notice")
+            return
+        except Exception as error:  # noqa: BLE001 - e.g. RecursionError: JSON nested too deep
+            await self._dead_letter(message, f"{type(error).__name__}: {error}",
+                                    "invalid_notice")
             return
         if isinstance(action, Ignored):
             self._count("other", "ignored")
@@ -139,20 +152,28 @@ class NoticeConsumer:
             await self._write_plan(message, action)
         else:
             self._pending.append((message, action))
-            if len(self._pending) >= self.batch:
-                await self.flush()
-            elif self._flush_task is None or self._flush_task.done():
-                self._flush_task = asyncio.create_task(self._flush_later())
+            if self._flush_task is None or self._flush_task.done():
+                self._flush_task = asyncio.create_task(self._flushing())
 
-    async def _flush_later(self) -> None:
-        # what arrives while a batch is being written goes in the next one
+    async def _flushing(self) -> None:
+        """The one writer of pending changes. Deliveries only append, so what is held in
+        memory stays bounded by the prefetch however fast notices come (a delivery that
+        waited for a flush of its own would pile up tasks and shrink the batches)."""
         while self._pending:
-            await asyncio.sleep(self.linger_s)
-            await self.flush()
+            if len(self._pending) < self.batch:
+                await asyncio.sleep(self.linger_s)  # let a batch fill
+            await self._flush_batch()
 
     async def flush(self) -> None:
+        """Write everything pending, after the batch being written and acked (at stop)."""
+        await self._flush_batch()  # takes the lock: waits for a batch in progress
+        while self._pending:
+            await self._flush_batch()
+
+    async def _flush_batch(self) -> None:
         async with self._lock:
-            batch, self._pending = self._pending, []
+            batch = self._pending[:self.batch]
+            del self._pending[:self.batch]
             if not batch:
                 return
             try:
@@ -160,15 +181,32 @@ class NoticeConsumer:
             except Exception:  # noqa: BLE001
                 # one bad change must not sink the others: apply them one by one
                 results = [await self._apply_one(message, change) for message, change in batch]
-            changes = []
+            changes, lost = [], 0
             for (message, change), result in zip(batch, results, strict=True):
                 if result is None:
                     continue
                 changes.extend(result.changes)
                 self._count(change.doc_type, result.outcome)
-                await message.ack()
-            for event in quantity_events(changes):
-                await self.publisher.event(event.name, event.account_id, event.fields)
+                lost += not await self._ack(message)
+            if lost:
+                log.warning("%d acks lost (channel closed): those notices will be redelivered "
+                            "and ignored as already applied", lost)
+            try:
+                for event in quantity_events(changes):
+                    await self.publisher.event(event.name, event.account_id, event.fields)
+            except Exception as error:  # noqa: BLE001 - the counts are stored and acked
+                log.warning("quantities_change events not published: %r", error)
+
+    @staticmethod
+    async def _ack(message: AbstractIncomingMessage) -> bool:
+        """The change is in the store. If the delivery's channel went down with the broker,
+        the ack is lost and the broker delivers the notice again, which the revision check
+        ignores: one lost ack must not leave the rest of the batch unacked."""
+        try:
+            await message.ack()
+        except Exception:  # noqa: BLE001 - e.g. ChannelInvalidStateError
+            return False
+        return True
 
     async def _apply_one(self, message: AbstractIncomingMessage, change: DocChange) -> Any:
         try:
@@ -177,7 +215,8 @@ class NoticeConsumer:
             await message.nack(requeue=True)  # counted toward the delivery limit
         except Exception as error:  # noqa: BLE001 - poison, whatever its kind
             log.exception("notice failed")
-            await self._dead_letter(message, f"{type(error).__name__}: {error}")
+            await self._dead_letter(message, f"{type(error).__name__}: {error}",
+                                    "apply_failed")
         return None
 
     async def _write_plan(self, message: AbstractIncomingMessage, write: PlanWrite) -> None:
@@ -187,17 +226,28 @@ class NoticeConsumer:
             else:
                 await self.repo.put_plan(write.vendor_id, write.plan_id, write.doc)
         except PlanInvalid as error:
-            await self._dead_letter(message, f"invalid service plan: {error}")
+            await self._dead_letter(message, f"invalid service plan: {error}", "invalid_plan")
             return
         except StoreError as error:
             if error.reason != "plan_not_found":
-                await self._dead_letter(message, str(error))
+                await self._dead_letter(message, str(error), "plan_rejected")
                 return
         self._count("service_plan", "applied")
         await message.ack()
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
-        log.warning("notice dead-lettered: %s", reason)
-        self._count("invalid", "dead_lettered")
-        await self.publisher.dead_letter(message.body, message.routing_key or "", reason)
-        await message.ack()
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str,
+                           code: str) -> None:
+        log.warning("notice dead-lettered: %s", reason,
+                    extra={"event": "dead_letter", "routing_key": message.routing_key})
+        self._count("other", "dead_lettered")
+        try:
+            await self.publisher.dead_letter(message.body, message.routing_key or "", reason,
+                                             code=code)
+        except Exception as error:  # noqa: BLE001 - e.g. the broker is going away
+            # not acked: back to the queue (counted toward the delivery limit), else the
+            # delivery would hold a prefetch slot for as long as this channel lives
+            log.warning("could not dead-letter, requeued: %r", error)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return
+        await self._ack(message)

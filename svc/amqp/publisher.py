@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -16,10 +17,11 @@ DEAD_LETTER_REASON = "x-svc-dead-letter-reason"
 
 class Publisher:
     def __init__(self, channel: AbstractChannel, exchanges: dict[str, AbstractExchange],
-                 node: str) -> None:
+                 node: str, on_dead_letter: Callable[[str], None] | None = None) -> None:
         self.channel = channel
         self.exchanges = exchanges
         self.node = node
+        self.on_dead_letter = on_dead_letter  # metrics hook: the reason code
 
     async def reply(self, message: dict[str, Any], server_id: str | None,
                     reply_to: str | None, correlation_id: str | None) -> bool:
@@ -42,8 +44,12 @@ class Publisher:
             aio_pika.Message(dumps(message), content_type=CONTENT_TYPE),
             routing_key=f"services.{name}.{account_id}")
 
-    async def dead_letter(self, body: bytes, routing_key: str, reason: str,
+    async def dead_letter(self, body: bytes, routing_key: str, reason: str, *, code: str,
                           headers: dict[str, Any] | None = None) -> None:
+        """``reason`` (free text) travels in the header; ``code`` (from a closed set) is
+        what gets counted."""
+        if self.on_dead_letter:
+            self.on_dead_letter(code)
         await self.exchanges[DEAD_LETTER_EXCHANGE].publish(
             aio_pika.Message(body, content_type=CONTENT_TYPE,
                              delivery_mode=aio_pika.DeliveryMode.PERSISTENT,

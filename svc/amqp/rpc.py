@@ -6,7 +6,10 @@ no AMQP in it; ``RpcServer`` feeds it deliveries, publishes, and acks after the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +17,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
 from ..handlers import Event, Handler, Rejected, rejection
-from ..jsonio import loads
+from ..jsonio import dumps, loads
 from ..store import Repository, StoreUnavailable
 from .envelope import envelope
 from .messages import REQUESTS, response_name
@@ -30,6 +33,7 @@ class Answer:
     server_id: str | None
     outcome: str  # success | error (domain) | invalid (generic error reply)
     category: str
+    event: str  # a known request name, else "unknown"
     events: tuple[Event, ...] = ()
 
 
@@ -39,8 +43,22 @@ def _invalid(node: str, request: Any, name: str, problem: str, *, echo: bool = T
         fields["Request"] = request
     msg_id = request.get("Msg-ID") if isinstance(request, dict) else None
     server_id = request.get("Server-ID") if isinstance(request, dict) else None
-    return Answer(envelope("error", response_name(name), node, msg_id, **fields),
-                  server_id if isinstance(server_id, str) else None, "invalid", "unknown")
+    category, event = (BY_NAME[name][0], name) if name in BY_NAME else ("unknown", "unknown")
+    message = envelope("error", response_name(name), node, msg_id, **fields)
+    if not _encodable(message):  # e.g. nested deeper than the JSON encoder goes: no echo
+        message = envelope("error", response_name(name), node,
+                           msg_id if isinstance(msg_id, str) else None, **{
+                               "Error-Message": problem})
+    return Answer(message, server_id if isinstance(server_id, str) else None, "invalid",
+                  category, event)
+
+
+def _encodable(message: dict[str, Any]) -> bool:
+    try:
+        dumps(message)
+    except TypeError:  # orjson.JSONEncodeError
+        return False
+    return True
 
 
 def _field_errors(error: ValidationError) -> str:
@@ -52,7 +70,7 @@ async def answer(handlers: dict[tuple[str, str], Handler], repo: Repository, bod
                  node: str, max_bytes: int) -> Answer:
     try:
         request = loads(body)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
         return _invalid(node, None, "unknown_req", f"body is not valid JSON: {error}")
     if not isinstance(request, dict):
         return _invalid(node, request, "unknown_req", "body must be a JSON object")
@@ -89,21 +107,47 @@ async def answer(handlers: dict[tuple[str, str], Handler], repo: Repository, bod
         fields = {"Status": "error", "Reason": rejected.reason, "Message": rejected.message,
                   "Details": rejected.details or None}
         outcome = "error"
+    if outcome == "error":
+        log.info("request answered with an error: %s", fields["Reason"], extra={
+            "msg_id": parsed.msg_id, "account_id": getattr(parsed, "account_id", None),
+            "event": name})
     message = envelope("services", response_name(name), node, parsed.msg_id, **fields)
-    return Answer(message, parsed.server_id, outcome, category, events)
+    return Answer(message, parsed.server_id, outcome, category, name, events)
+
+
+Observe = Callable[[str, str, str, float], None]  # category, event, outcome, seconds
 
 
 class RpcServer:
     def __init__(self, handlers: dict[tuple[str, str], Handler], repo: Repository,
-                 publisher: Publisher, node: str, max_bytes: int, observe: Any = None) -> None:
+                 publisher: Publisher, node: str, max_bytes: int,
+                 observe: Observe | None = None) -> None:
         self.handlers = handlers
         self.repo = repo
         self.publisher = publisher
         self.node = node
         self.max_bytes = max_bytes
-        self.observe = observe  # metrics hook: (category, event name, outcome, seconds)
+        self.observe = observe
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def drain(self) -> None:
+        """Wait for the requests being answered (after the consumer is cancelled)."""
+        await self._idle.wait()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._answer(message)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _answer(self, message: AbstractIncomingMessage) -> None:
+        started = time.perf_counter()
         result = await answer(self.handlers, self.repo, message.body, self.node,
                               self.max_bytes)
         delivered = await self.publisher.reply(result.message, result.server_id,
@@ -112,7 +156,11 @@ class RpcServer:
             log.warning("request can be answered nowhere: dead-lettered",
                         extra={"msg_id": result.message.get("Msg-ID")})
             await self.publisher.dead_letter(message.body, message.routing_key or "",
-                                             "no reply address (Server-ID or reply_to)")
+                                             "no reply address (Server-ID or reply_to)",
+                                             code="no_reply_address")
         for event in result.events:
             await self.publisher.event(event.name, event.account_id, event.fields)
         await message.ack()
+        if self.observe:
+            self.observe(result.category, result.event, result.outcome,
+                         time.perf_counter() - started)

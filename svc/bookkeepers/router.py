@@ -4,7 +4,7 @@ the last result of each, which ``/readyz`` shows ("is the bookkeeper loaded and 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..rating import Bookkeeper
@@ -22,27 +22,35 @@ class Unconfigured(BookkeeperAdapter):
                       f"no SVC_BOOKKEEPERS entry with adapter http for {self.bookkeeper_id}")
 
 
-class Recording(BookkeeperAdapter):
-    """Remembers each bookkeeper's last outcome and when."""
+Observe = Callable[[str, str], None]  # bookkeeper id, outcome
 
-    def __init__(self, inner: BookkeeperAdapter, last: dict[str, dict[str, Any]]) -> None:
+
+class Recording(BookkeeperAdapter):
+    """Remembers each bookkeeper's last outcome and when, and counts each attempt."""
+
+    def __init__(self, inner: BookkeeperAdapter, last: dict[str, dict[str, Any]],
+                 observe: Observe | None) -> None:
         self.inner = inner
         self.last = last
+        self.observe = observe
 
     async def deliver(self, delivery: InvoiceDelivery) -> Answer:
         answer = await self.inner.deliver(delivery)
         self.last[delivery.bookkeeper.id] = {
             "type": delivery.bookkeeper.type, "outcome": answer.outcome,
             "reason": answer.reason, "at": time.time()}
+        if self.observe:
+            self.observe(delivery.bookkeeper.id, answer.outcome)
         return answer
 
 
 class BookkeeperRouter:
     def __init__(self, local: BookkeeperAdapter, http: Mapping[str, BookkeeperAdapter],
-                 kazoo: BookkeeperAdapter) -> None:
+                 kazoo: BookkeeperAdapter, observe: Observe | None = None) -> None:
         self.local = local
         self.http = http
         self.kazoo = kazoo
+        self.observe = observe
         self.last: dict[str, dict[str, Any]] = {}
 
     def adapter_for(self, bookkeeper: Bookkeeper) -> BookkeeperAdapter:
@@ -52,4 +60,4 @@ class BookkeeperRouter:
             inner = self.http.get(bookkeeper.id) or Unconfigured(bookkeeper.id)
         else:  # a cluster bookkeeper app answers to its own type name on the bus
             inner = self.kazoo
-        return Recording(inner, self.last)
+        return Recording(inner, self.last, self.observe)

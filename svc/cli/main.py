@@ -76,17 +76,17 @@ def quantities(
 def serve() -> None:
     """Run the service: AMQP RPC, the doc-change consumer (SVC_* settings)."""
     import asyncio
-    import logging
     import signal
 
     from ..app import serve as run_service
+    from ..ops import configure_logging
     from ..settings import SettingsError, load_settings
 
     try:
         settings = load_settings()
     except SettingsError as error:
         fail(str(error))
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     async def main() -> None:
         stop = asyncio.Event()

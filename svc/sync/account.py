@@ -62,7 +62,7 @@ async def sync_account(repo: Repository, adapter_for: Callable[[Bookkeeper], Boo
     present = await current_state(repo, services)
     if account.get("deleted"):  # one final invoice: nothing is used any more
         present = State(present.plans, present.overrides, Quantities())
-    invoices = rate_quote(QuoteRequest(present, billed_state(services),
+    invoices = rate_quote(QuoteRequest(present, billed_state(services, repo.store.identity),
                                        await default_bookkeeper(repo, account)))
     attempts: Mapping[str, Doc] = services.get("attempts") or {}
     new_attempts: dict[str, Doc] = {}

@@ -50,7 +50,8 @@ async def test_two_replicas_deliver_each_invoice_exactly_once(amqp_url, tmp_path
     events = await channel.declare_queue(exclusive=True)
     await events.bind(services, routing_key="services.bookkeeper_sync.*")
     env = {**os.environ, "SVC_AMQP_URL": amqp_url, "SVC_STORE_URL": f"sqlite:///{db}",
-           "SVC_SYNC_INTERVAL_S": "0.2", "SVC_SYNC_BATCH": "50", "SVC_LOG_LEVEL": "WARNING"}
+           "SVC_SYNC_INTERVAL_S": "0.2", "SVC_SYNC_BATCH": "50", "SVC_LOG_LEVEL": "WARNING",
+           "SVC_HTTP_PORT": "0"}
     svc = str(Path(sys.executable).parent / "svc")
     replicas = [subprocess.Popen([svc, "serve"], env={**env, "SVC_NODE": f"services@r{n}"})
                 for n in range(2)]

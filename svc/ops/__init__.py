@@ -1,0 +1,7 @@
+"""Operating the service (SPEC §9): Prometheus metrics, the probe server, log lines."""
+
+from .logs import configure_logging
+from .metrics import Metrics
+from .probes import ProbeServer, Readiness
+
+__all__ = ["Metrics", "ProbeServer", "Readiness", "configure_logging"]
