@@ -30,6 +30,7 @@ bench: $(STAMP) broker
 
 lint: $(STAMP)
 	$(BIN)/ruff check svc tests
+	$(BIN)/hadolint Dockerfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
