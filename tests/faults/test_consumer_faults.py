@@ -1,0 +1,144 @@
+"""The fault paths of the doc-change consumer and the RPC server, in-process and
+deterministic (the broker tests beside this file hit them only when the timing is right):
+a delivery whose channel died with the broker, a publisher that cannot publish, and input
+that breaks the JSON parser or encoder rather than the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from aiormq.exceptions import ChannelInvalidStateError
+
+from svc.amqp.kazoo_notices import doc_change
+from svc.amqp.notices import NoticeConsumer
+from svc.amqp.rpc import answer
+from svc.handlers import HANDLERS
+from svc.jsonio import dumps
+from svc.quantities import DEFAULT_CLASSIFIERS
+from svc.store import Repository
+from svc.store.sqlite import SQLiteStore
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
+class Delivery:
+    def __init__(self, body: bytes, channel_open: bool = True) -> None:
+        self.body = body
+        self.routing_key = "doc_created.x.device.d"
+        self.channel_open = channel_open
+        self.acked = self.requeued = False
+
+    async def ack(self) -> None:
+        if not self.channel_open:
+            raise ChannelInvalidStateError("the channel closed with the broker")
+        self.acked = True
+
+    async def nack(self, requeue: bool = True) -> None:
+        if not self.channel_open:
+            raise ChannelInvalidStateError("the channel closed with the broker")
+        self.requeued = requeue
+
+
+class Publisher:
+    def __init__(self, up: bool = True) -> None:
+        self.up = up
+        self.dead: list[tuple[bytes, str]] = []
+        self.events: list[str] = []
+
+    async def event(self, name: str, account_id: str, fields: dict[str, Any]) -> None:
+        if not self.up:
+            raise ChannelInvalidStateError("publisher channel not restored yet")
+        self.events.append(name)
+
+    async def dead_letter(self, body: bytes, routing_key: str, reason: str, *, code: str,
+                          headers: dict[str, Any] | None = None) -> None:
+        if not self.up:
+            raise ChannelInvalidStateError("publisher channel not restored yet")
+        self.dead.append((body, reason))
+
+
+@pytest.fixture
+async def repo(tmp_path):
+    store = SQLiteStore(tmp_path / "svc.db")
+    await store.open()
+    try:
+        yield Repository(store)
+    finally:
+        await store.close()
+
+
+def device(n: int) -> bytes:
+    return dumps(doc_change({"_id": f"d{n}", "pvt_type": "device"}, ACCOUNT, 1)[1])
+
+
+async def devices(repo: Repository) -> int:
+    services = await repo.services(ACCOUNT)
+    return services["quantities"]["account"].get("devices", {}).get("sip_device", 0)
+
+
+async def test_a_lost_ack_leaves_the_rest_of_the_batch_acked(repo):
+    """A batch holding a delivery of the channel that died with the broker and deliveries
+    of the new one: the new ones are acked, the old one comes again and is ignored."""
+    publisher = Publisher(up=False)  # and the events cannot be published either
+    consumer = NoticeConsumer(repo, publisher, DEFAULT_CLASSIFIERS, batch=3)
+    old, *new = [Delivery(device(0), channel_open=False), Delivery(device(1)),
+                 Delivery(device(2))]
+    for delivery in (old, *new):
+        await consumer.on_message(delivery)  # the third one writes the batch
+    await asyncio.sleep(0.05)  # the linger task finds nothing left
+    assert all(delivery.acked for delivery in new) and not old.acked
+    assert await devices(repo) == 3
+
+    again = Delivery(old.body)  # the broker's redelivery on the new channel
+    await consumer.on_message(again)
+    await consumer.flush()
+    assert again.acked and await devices(repo) == 3
+
+
+async def test_a_dead_letter_that_cannot_be_published_is_requeued(repo):
+    consumer = NoticeConsumer(repo, Publisher(up=False), DEFAULT_CLASSIFIERS)
+    poison = Delivery(b'{"Event-Name": "doc_frobbed"}')
+    await consumer.on_message(poison)  # no exception, no delivery left hanging
+    assert poison.requeued and not poison.acked
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"[" * 1_500 + b"]" * 1_500, "RecursionError: maximum recursion depth exceeded"),
+    (dumps({**doc_change({"_id": "d1", "pvt_type": "device"}, ACCOUNT, 1)[1],
+            "Type": {"nested": "object"}}), "Type: must be a string"),
+    (dumps(doc_change({"_id": "d1", "pvt_type": "device", "pad": "x" * 5_000}, ACCOUNT, 1)[1]),
+     "exceeds SVC_MAX_MESSAGE_BYTES (4096)"),
+])
+async def test_notices_that_break_the_parser_or_the_limits_are_dead_lettered(repo, body, reason):
+    publisher = Publisher()
+    consumer = NoticeConsumer(repo, publisher, DEFAULT_CLASSIFIERS, max_bytes=4096)
+    delivery = Delivery(body)
+    await consumer.on_message(delivery)
+    assert delivery.acked and len(publisher.dead) == 1
+    assert reason in publisher.dead[0][1]
+    assert await repo.services(ACCOUNT) is None
+
+
+def request(**fields: Any) -> dict[str, Any]:
+    return {"Event-Category": "services", "Event-Name": "summary_req", "App-Name": "t",
+            "App-Version": "1", "Msg-ID": "m1", "Server-ID": "q", **fields}
+
+
+async def test_requests_too_deep_to_parse_or_to_echo_still_get_an_error_reply():
+    too_deep = b"[" * 5_000 + b"]" * 5_000
+    reply = await answer(HANDLERS, None, too_deep, "n", 1 << 20)  # type: ignore[arg-type]
+    assert reply.outcome == "invalid" and "not valid JSON" in reply.message["Error-Message"]
+    dumps(reply.message)
+
+    nested: Any = "x"
+    for _ in range(300):  # parses; deeper than orjson writes, so it cannot be echoed
+        nested = [nested]
+    body = json.dumps(request(**{"Account-ID": nested})).encode()
+    reply = await answer(HANDLERS, None, body, "n", 1 << 20)  # type: ignore[arg-type]
+    assert reply.outcome == "invalid" and reply.server_id == "q"
+    assert "Account-ID: Input should be a valid string" in reply.message["Error-Message"]
+    assert reply.message["Msg-ID"] == "m1" and "Request" not in reply.message
+    dumps(reply.message)
