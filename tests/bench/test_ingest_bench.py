@@ -56,7 +56,7 @@ async def test_ingest_rate(full_size, amqp_url, tmp_path):
 
     connection = await aio_pika.connect(amqp_url)
     try:
-        channel = await connection.channel()  # publisher confirms: all are queued when done
+        channel = await connection.channel(on_return_raises=True)  # confirmed and routed
         exchanges = await topology.declare_exchanges(channel)
         await topology.declare_dead_letters(channel)
         await topology.declare_doc_changes_queue(channel, settings.delivery_limit)

@@ -103,7 +103,7 @@ async def seed(url: str, client: ServicesClient) -> str:
                for kind, count in DEVICES.items() for n in range(count)]
     connection = await aio_pika.connect(url)
     try:
-        channel = await connection.channel()
+        channel = await connection.channel(on_return_raises=True)  # unroutable: DeliveryError
         configuration = await channel.declare_exchange(
             "configuration", aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
 

@@ -111,7 +111,7 @@ async def populate(db: Path, master: str, reseller: str) -> None:
 
 async def publisher(connection: aio_pika.abc.AbstractConnection):
     """Publish to ``configuration``, mandatory and confirmed: unroutable raises."""
-    channel = await connection.channel()
+    channel = await connection.channel(on_return_raises=True)  # unroutable: DeliveryError
     configuration = await channel.declare_exchange(
         "configuration", aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
 

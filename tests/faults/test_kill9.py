@@ -43,7 +43,7 @@ async def prefill(url: str, messages: list[tuple[str, bytes]]) -> None:
     """svc's topology, and every notice queued (publisher confirms) before svc runs."""
     connection = await aio_pika.connect(url)
     try:
-        channel = await connection.channel()
+        channel = await connection.channel(on_return_raises=True)
         exchanges = await topology.declare_exchanges(channel)
         await topology.declare_dead_letters(channel)
         await topology.declare_doc_changes_queue(channel, Settings().delivery_limit)
