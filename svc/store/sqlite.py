@@ -1,7 +1,9 @@
 """SQLite adapter of the store port: the embedded default (one file, WAL, versioned schema).
 
-One connection per process, serialised by a lock: SQLite has one writer at a time anyway,
-and a file belongs to one svc process (more replicas need MongoDB, SPEC §12).
+One writing connection, serialised by a lock: SQLite has one writer at a time anyway, and a
+file belongs to one svc process (more replicas need MongoDB, SPEC §12). Reads outside a unit
+take a read-only connection of their own: in WAL they see the last commit without waiting for
+a unit in progress, so a long sync batch does not hold up answers.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class SQLiteStore(DocumentStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
+        self._read_db: aiosqlite.Connection | None = None  # reads outside a unit
         self._reader: sqlite3.Connection | None = None  # versions only, on the loop's thread
         self._lock = asyncio.Lock()
         self._in_transaction = contextvars.ContextVar(f"sqlite-tx-{id(self)}", default=False)
@@ -95,9 +98,11 @@ class SQLiteStore(DocumentStore):
         await self.db.execute("PRAGMA synchronous=NORMAL")
         await self.db.execute("PRAGMA busy_timeout=5000")
         await self._migrate()
-        self._reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                       isolation_level=None, check_same_thread=False,
-                                       timeout=0)
+        read_only = f"{self.path.resolve().as_uri()}?mode=ro"
+        self._read_db = await aiosqlite.connect(read_only, uri=True, isolation_level=None)
+        await self._read_db.execute("PRAGMA busy_timeout=5000")
+        self._reader = sqlite3.connect(read_only, uri=True, isolation_level=None,
+                                       check_same_thread=False, timeout=0)
 
     async def _migrate(self) -> None:
         await self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
@@ -117,6 +122,9 @@ class SQLiteStore(DocumentStore):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._read_db is not None:
+            await self._read_db.close()
+            self._read_db = None
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -147,10 +155,11 @@ class SQLiteStore(DocumentStore):
 
     async def _rows(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         # one statement is atomic on its own: a read needs no BEGIN/COMMIT round trips
-        if self._in_transaction.get():
+        if self._in_transaction.get():  # a unit must see its own writes
             return list(await self.db.execute_fetchall(sql, params))
-        async with self._lock:
-            return list(await self.db.execute_fetchall(sql, params))
+        if self._read_db is None:
+            raise RuntimeError("store is not open")
+        return list(await self._read_db.execute_fetchall(sql, params))
 
     async def _get(self, collection: str, key: str) -> Versioned | None:
         rows = await self._rows("SELECT version, doc FROM docs WHERE coll = ? AND key = ?",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -87,6 +88,30 @@ async def test_a_failed_transaction_writes_nothing(store):
             await store.put("plans", "r/a", {"vendor_id": "r"}, 0)
     assert await store.get("plans", "r/a") is None
     assert await store.find_keys("plans", "vendor_id", "r") == []
+
+
+async def test_a_read_outside_a_unit_sees_the_last_commit_without_waiting(store):
+    await store.put("plans", "r/p", {"n": 1}, 0)
+    written, release = asyncio.Event(), asyncio.Event()
+
+    async def unit() -> None:  # a long unit, as a sync batch is
+        async with store.transaction():
+            await store.put("plans", "r/p", {"n": 2}, 1)
+            written.set()
+            await release.wait()
+
+    task = asyncio.create_task(unit())
+    try:
+        await written.wait()
+        async with asyncio.timeout(5):  # waiting for the unit would wait for ever here
+            found = await store.get("plans", "r/p")
+            assert await store.versions([("plans", "r/p")]) == {("plans", "r/p"): 1}
+        assert (found.version, found.doc["n"]) == (1, 1)
+    finally:
+        release.set()
+        await task
+    found = await store.get("plans", "r/p")
+    assert (found.version, found.doc["n"]) == (2, 2)
 
 
 async def test_scan_and_bulk_load(store):
