@@ -130,6 +130,12 @@ class SQLiteStore(DocumentStore):
             self._db = None
 
     @property
+    def _reads(self) -> aiosqlite.Connection:
+        if self._read_db is None:
+            raise RuntimeError("store is not open")
+        return self._read_db
+
+    @property
     def _version_reader(self) -> sqlite3.Connection:
         if self._reader is None:
             raise RuntimeError("store is not open")
@@ -155,11 +161,9 @@ class SQLiteStore(DocumentStore):
 
     async def _rows(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         # one statement is atomic on its own: a read needs no BEGIN/COMMIT round trips
-        if self._in_transaction.get():  # a unit must see its own writes
-            return list(await self.db.execute_fetchall(sql, params))
-        if self._read_db is None:
-            raise RuntimeError("store is not open")
-        return list(await self._read_db.execute_fetchall(sql, params))
+        # a unit must see its own writes; any other read takes the read-only connection
+        db = self.db if self._in_transaction.get() else self._reads
+        return list(await db.execute_fetchall(sql, params))
 
     async def _get(self, collection: str, key: str) -> Versioned | None:
         rows = await self._rows("SELECT version, doc FROM docs WHERE coll = ? AND key = ?",
