@@ -39,7 +39,7 @@ class Service:
     settings: Settings
     store: DocumentStore | None = None
     repo: Repository | None = None
-    connection: AbstractRobustConnection | None = None
+    connections: list[AbstractRobustConnection] = field(default_factory=list)
     http: aiohttp.ClientSession | None = None
     metrics: Metrics = field(default_factory=Metrics)
     probes: ProbeServer | None = None
@@ -61,32 +61,35 @@ class Service:
         self.probes = ProbeServer(self.metrics, self.readiness, self.refresh_metrics,
                                   settings.http_host, settings.http_port)
         await self.probes.start()
-        self.connection = await aio_pika.connect_robust(
-            settings.amqp_url, client_properties={"connection_name": settings.node})
-        channel = await self.connection.channel()
-        await channel.set_qos(prefetch_count=settings.rpc_prefetch)
+        # One connection per role, so that a fault in one (a connection closed by the broker,
+        # a channel error) never stops the others (SPEC §13): outbound publishing and
+        # bookkeeper RPC, RPC requests, document-change ingest.
+        outbound = await self._connect("outbound")
+        channel = await outbound.channel()
         exchanges = await topology.declare_exchanges(channel)
         await topology.declare_dead_letters(channel)
         publisher = Publisher(channel, exchanges, settings.node,
                               on_dead_letter=self.metrics.dead_letter)
+        self.sync = self._sync_loop(publisher, await self._bookkeeper_rpc(outbound))
 
-        self.sync = self._sync_loop(publisher, await self._bookkeeper_rpc())
+        rpc_channel = await (await self._connect("rpc")).channel()
+        await rpc_channel.set_qos(prefetch_count=settings.rpc_prefetch)
+        # After a broker restart aio-pika restores channels in no fixed order: each consuming
+        # channel re-declares the exchanges too, so that its consumer never runs (and has
+        # events, replies or dead letters published) before the exchanges exist again.
+        await topology.declare_exchanges(rpc_channel)
         handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now)}
         self.rpc = RpcServer(handlers, self.repo, publisher, settings.node,
                              settings.max_message_bytes, observe=self.metrics.rpc)
-        rpc_queue = await topology.declare_rpc_queue(channel)
+        rpc_queue = await topology.declare_rpc_queue(rpc_channel)
         self.consumers.append((rpc_queue, await rpc_queue.consume(self.rpc.on_message)))
 
-        notice_channel = await self.connection.channel()
+        notice_channel = await (await self._connect("ingest")).channel()
         await notice_channel.set_qos(prefetch_count=max(settings.rpc_prefetch, 400))
-        # After a broker restart aio-pika restores channels in no fixed order: this one
-        # re-declares the exchanges too, so that its consumer never runs (and publishes
-        # events or dead letters) before the exchanges exist again; a publish to a missing
-        # exchange would close the publisher's channel in the middle of its own restore.
         await topology.declare_exchanges(notice_channel)
         notice_queue = await topology.declare_doc_changes_queue(notice_channel,
                                                                  settings.delivery_limit)
-        self.channels = [channel, notice_channel]
+        self.channels = [channel, rpc_channel, notice_channel]
         self.notices = NoticeConsumer(self.repo, publisher, settings.number_classifiers,
                                       observe=self.metrics.doc_change,
                                       max_bytes=settings.max_message_bytes)
@@ -96,10 +99,16 @@ class Service:
             self.sync.run(settings.sync_interval_s, self.stopping)))
         log.info("svc serving", extra={"event": "started"})
 
-    async def _bookkeeper_rpc(self) -> RpcClient:
-        assert self.connection is not None
+    async def _connect(self, role: str) -> AbstractRobustConnection:
+        connection = await aio_pika.connect_robust(
+            self.settings.amqp_url,
+            client_properties={"connection_name": f"{self.settings.node} {role}"})
+        self.connections.append(connection)
+        return connection
+
+    async def _bookkeeper_rpc(self, connection: AbstractRobustConnection) -> RpcClient:
         rpc = RpcClient(self.settings.node)
-        await rpc.open(self.connection)
+        await rpc.open(connection)
         return rpc
 
     def _sync_loop(self, publisher: Publisher, rpc: RpcClient) -> SyncLoop:
@@ -121,7 +130,8 @@ class Service:
                         delinquent_recheck_s=settings.delinquent_recheck_s)
 
     def _broker_up(self) -> bool:
-        return self.connection is not None and self.connection.connected.is_set()
+        return bool(self.connections) and all(
+            connection.connected.is_set() for connection in self.connections)
 
     async def readiness(self) -> Readiness:
         down = []
@@ -179,8 +189,9 @@ class Service:
             await self.notices.flush()
         if self.http is not None:
             await self.http.close()
-        if self.connection is not None:
-            await self.connection.close()
+        for connection in self.connections:
+            with contextlib.suppress(Exception):
+                await connection.close()
         if self.store is not None:
             await self.store.close()
         if self.probes is not None:

@@ -121,7 +121,7 @@ def close_connections_of(amqp_url: str, connection_name: str) -> int:
 
 
 async def test_readyz_and_gauge_follow_the_broker_connection(service, amqp_url):
-    assert close_connections_of(amqp_url, service.settings.node) == 1
+    assert close_connections_of(amqp_url, f"{service.settings.node} ingest") == 1
 
     async def down():
         status, body = await get(service, "/readyz")
@@ -136,3 +136,17 @@ async def test_readyz_and_gauge_follow_the_broker_connection(service, amqp_url):
 
     await eventually(back, timeout=30)
     assert sample(await samples(service), "svc_broker_connected") == 1
+
+
+async def test_a_lost_ingest_connection_does_not_stop_rpc(service, client, amqp_url):
+    """Failure domains (SPEC §13): the RPC connection answers while ingest's is gone."""
+    outbound, rpc, ingest = service.connections
+    assert close_connections_of(amqp_url, f"{service.settings.node} ingest") == 1
+
+    async def ingest_down():
+        return not ingest.connected.is_set()
+
+    await eventually(ingest_down, timeout=5)  # aio-pika waits 5 s before reconnecting
+    reply = await client.call("reseller_get_req", {"Account-ID": "nobody"}, timeout=3)
+    assert reply["Reason"] == "account_not_found"
+    assert outbound.connected.is_set() and rpc.connected.is_set()
