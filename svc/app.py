@@ -26,12 +26,14 @@ from .bookkeepers.router import BookkeeperRouter
 from .handlers import HANDLERS, sync_handler
 from .ops import Metrics, ProbeServer, Readiness
 from .settings import Settings
+from .sources import DocumentSource
+from .sources.couch import CouchSource
 from .store import DocumentStore, Repository, store_from_url
 from .sync.loop import SyncLoop
 
 log = logging.getLogger("svc")
 DRAIN_TIMEOUT_S = 20.0  # in-flight requests get this long after consuming stops
-READINESS_STORE_TIMEOUT_S = 2.0
+READINESS_PROBE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Service:
     bookkeepers: BookkeeperRouter | None = None
     sync: SyncLoop | None = None
     notices: NoticeConsumer | None = None
+    source: DocumentSource | None = None
     consumers: list[tuple[AbstractQueue, str]] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -90,9 +93,13 @@ class Service:
         notice_queue = await topology.declare_doc_changes_queue(notice_channel,
                                                                  settings.delivery_limit)
         self.channels = [channel, rpc_channel, notice_channel]
+        if settings.couch_url is not None:
+            self.source = CouchSource(settings.couch_url.get_secret_value(),
+                                      settings.couch_timeout_s)
         self.notices = NoticeConsumer(self.repo, publisher, settings.number_classifiers,
                                       observe=self.metrics.doc_change,
-                                      max_bytes=settings.max_message_bytes)
+                                      max_bytes=settings.max_message_bytes,
+                                      source=self.source)
         self.consumers.append((notice_queue,
                                await notice_queue.consume(self.notices.on_message)))
         self.tasks.append(asyncio.create_task(
@@ -140,9 +147,14 @@ class Service:
         try:
             assert self.store is not None
             await asyncio.wait_for(self.store.get("accounts", "svc-readiness"),
-                                   READINESS_STORE_TIMEOUT_S)
+                                   READINESS_PROBE_TIMEOUT_S)
         except Exception:  # noqa: BLE001 - whatever the failure, the store is not usable
             down.append("store")
+        if self.source is not None:
+            try:
+                await asyncio.wait_for(self.source.ping(), READINESS_PROBE_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - down, timing out or refusing us
+                down.append("couch")
         if self.stopping.is_set() or not self.consumers or any(
                 channel.is_closed for channel in self.channels):
             down.append("consumers")
@@ -189,6 +201,8 @@ class Service:
             await self.notices.flush()
         if self.http is not None:
             await self.http.close()
+        if self.source is not None:
+            await self.source.close()
         for connection in self.connections:
             with contextlib.suppress(Exception):
                 await connection.close()

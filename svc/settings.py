@@ -5,7 +5,14 @@ from __future__ import annotations
 import socket
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .quantities import DEFAULT_CLASSIFIERS, NumberClassifier, parse_classifiers
@@ -43,6 +50,10 @@ class Settings(BaseSettings):
     sync_retry_base_s: float = Field(5, gt=0)
     sync_retry_max_s: float = Field(3600, gt=0)
     delinquent_recheck_s: float = Field(3600, gt=0)
+    # the cluster's CouchDB, where notices without Doc are completed (SPEC §13); it holds
+    # credentials (http://user:pass@couch:5984), so it is a secret
+    couch_url: SecretStr | None = None
+    couch_timeout_s: float = Field(10, gt=0)
     # {"<bookkeeper id>": {"adapter": "local"|"http"|"kazoo", "url", "secret", "timeout_s"}}
     bookkeepers: dict[str, BookkeeperSetting] = Field(default_factory=dict)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

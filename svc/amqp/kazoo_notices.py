@@ -8,19 +8,16 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
+from ..ingest.databases import account_database
 from ..jsonio import dumps
 from .envelope import CONTENT_TYPE, new_msg_id
-
-
-def account_db(account_id: str) -> str:
-    return f"account%2F{account_id[:2]}%2F{account_id[2:4]}%2F{account_id[4:]}"
 
 
 def doc_change(doc: dict[str, Any], account_id: str, rev: int | None = 1,
                event: str = "doc_edited", with_doc: bool = True) -> tuple[str, dict[str, Any]]:
     """(routing key, body) of a notice; account documents come from the accounts database."""
     doc_type = doc.get("pvt_type", doc["_id"])
-    database = "accounts" if doc_type == "account" else account_db(account_id)
+    database = "accounts" if doc_type == "account" else account_database(account_id)
     body: dict[str, Any] = {
         "Event-Category": "configuration", "Event-Name": event, "App-Name": "datamgr",
         "App-Version": "4.0.0", "Msg-ID": new_msg_id(), "Node": "datamgr@svc-demo",

@@ -1,8 +1,8 @@
-"""Kazoo document-change notices → document changes for the store (SPEC §6, §12).
+"""The doc-change consumer (SPEC §6, §13): micro-batches deliveries into store
+transactions, completes notices without ``Doc`` from the document source (one read per
+database per batch), acks after the write, and dead-letters poison with its reason.
 
-``read_notice`` is the pure decision for one notice; ``NoticeConsumer`` micro-batches the
-deliveries into store transactions, acks after the write, and dead-letters poison with its
-reason.
+What a notice means is decided in ``svc.ingest``; this module only moves deliveries.
 """
 
 from __future__ import annotations
@@ -10,102 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
 from ..handlers import quantity_events
+from ..ingest.notices import Ignored, Notice, PlanWrite, Poison, document_change, read_notice
+from ..ingest.resolve import Lagging, complete_notices
 from ..jsonio import loads
-from ..quantities import NumberClassifier, document_contributions
+from ..quantities import NumberClassifier
 from ..rating import PlanInvalid
-from ..store import AccountFields, DocChange, Repository, StoreError, StoreUnavailable
+from ..sources import DocumentSource, SourceUnavailable
+from ..store import DocChange, Repository, StoreError, StoreUnavailable
 from .publisher import Publisher
 
 log = logging.getLogger("svc.notices")
-DOC_EVENTS = {"doc_created", "doc_edited", "doc_deleted"}
-ACCOUNT_DB = re.compile(r"^account(?:%2F|/)([0-9a-f]{2})(?:%2F|/)([0-9a-f]{2})(?:%2F|/)"
-                        r"([0-9a-f]+)(?:-\d{6})?$")
-
-
-class Poison(ValueError):
-    """A notice that can never be applied; the message is its dead-letter reason."""
-
-
-@dataclass(frozen=True)
-class Ignored:
-    reason: str
-
-
-@dataclass(frozen=True)
-class PlanWrite:
-    vendor_id: str
-    plan_id: str
-    doc: dict[str, Any] | None  # None: deleted
-
-
-def _revision(rev: Any) -> int:
-    if not isinstance(rev, str) or not re.match(r"^\d+-", rev + "-"):
-        raise Poison("Rev: must be a string like \"3-abc…\"")
-    return int(rev.split("-", 1)[0])
-
-
-def _account_of_db(database: str) -> str | None:
-    match = ACCOUNT_DB.match(database)
-    return "".join(match.groups()) if match else None
-
-
-def _is_true(value: Any) -> bool:
-    return value is True or value == "true"
-
-
-def read_notice(notice: Any, classifiers: tuple[NumberClassifier, ...]
-                ) -> DocChange | PlanWrite | Ignored:
-    if not isinstance(notice, dict):
-        raise Poison("body must be a JSON object")
-    event = notice.get("Event-Name")
-    if isinstance(event, str) and event.startswith("db_"):
-        return Ignored("database event")
-    if event not in DOC_EVENTS:
-        raise Poison(f"Event-Name: {event!r} is not a document change")
-    doc_id, database = notice.get("ID"), notice.get("Database")
-    if not isinstance(doc_id, str) or not doc_id:
-        raise Poison("ID: required")
-    deleted = event == "doc_deleted" or _is_true(notice.get("Is-Soft-Deleted"))
-    doc = notice.get("Doc")
-    if not deleted and not isinstance(doc, dict):
-        raise Poison("Doc: required on created/edited notices (svc needs a publisher that "
-                     "includes the document; KAZOO's own sends none)")
-    doc = doc if isinstance(doc, dict) else {}
-    doc_type = notice.get("Type") or doc.get("pvt_type") or doc_id
-    if not isinstance(doc_type, str):  # it is stored, and counted by type
-        raise Poison("Type: must be a string (the document's pvt_type)")
-    if doc_id == "apps_store":
-        doc_type = "apps_store"
-    account_db = _account_of_db(database) if isinstance(database, str) else None
-    if doc_type == "account":
-        if database != "accounts":  # the accounts database only, so nothing counts twice
-            return Ignored("account document outside the accounts database")
-        account_id = doc_id
-    else:
-        if doc_type == "number" and account_db is None:
-            return Ignored("number document outside an account database")
-        account_id = notice.get("Account-ID") or account_db
-        if not isinstance(account_id, str) or not account_id:
-            raise Poison("Account-ID: required (or an account Database)")
-    rev = None if deleted and notice.get("Rev") is None else _revision(notice.get("Rev"))
-    if doc_type == "service_plan":
-        return PlanWrite(account_id, doc_id, None if deleted else {**doc, "_id": doc_id})
-    fields = None
-    if doc_type == "account" and not deleted:
-        tree = doc.get("pvt_tree") or []
-        if not isinstance(tree, list) or not all(isinstance(a, str) for a in tree):
-            raise Poison("Doc.pvt_tree: must be a list of account ids")
-        fields = AccountFields(tuple(tree), _is_true(doc.get("pvt_reseller")),
-                               doc.get("pvt_enabled") not in (False, "false"), doc.get("name"))
-    counts = {} if deleted else document_contributions(doc, classifiers).counts
-    return DocChange(account_id, doc_id, doc_type, rev, deleted, counts, fields)
+Pending = tuple[AbstractIncomingMessage, Notice]
+LAG_RETRIES = 5  # then the notice goes back to the queue (a replica far behind)
+RETRY_BASE_S = 0.2
+RETRY_MAX_S = 10.0
 
 
 class NoticeConsumer:
@@ -115,15 +38,19 @@ class NoticeConsumer:
     def __init__(self, repo: Repository, publisher: Publisher,
                  classifiers: tuple[NumberClassifier, ...], batch: int = 200,
                  linger_s: float = 0.005, observe: Any = None,
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int | None = None, source: DocumentSource | None = None) -> None:
         self.repo = repo
         self.max_bytes = max_bytes  # larger notices are dead-lettered (SPEC §10)
         self.publisher = publisher
         self.classifiers = classifiers
+        self.source = source  # where notices without Doc are completed (SPEC §13)
         self.batch = batch
         self.linger_s = linger_s
         self.observe = observe  # metrics hook: (doc type, outcome)
-        self._pending: list[tuple[AbstractIncomingMessage, DocChange]] = []
+        self._pending: list[Pending] = []
+        self._lag_attempts: dict[int, int] = {}  # id(message) -> reads that found it behind
+        self._source_retry_s = 0.0  # grows while the source is down
+        self._retries: set[asyncio.TimerHandle] = set()
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -137,7 +64,7 @@ class NoticeConsumer:
                                     f"SVC_MAX_MESSAGE_BYTES ({self.max_bytes})", "oversize")
             return
         try:
-            action = read_notice(loads(message.body), self.classifiers)
+            notice = read_notice(loads(message.body))
         except (Poison, ValueError) as error:
             await self._dead_letter(message, str(error), "invalid_notice")
             return
@@ -145,15 +72,31 @@ class NoticeConsumer:
             await self._dead_letter(message, f"{type(error).__name__}: {error}",
                                     "invalid_notice")
             return
-        if isinstance(action, Ignored):
+        if isinstance(notice, Ignored):
             self._count("other", "ignored")
             await message.ack()
-        elif isinstance(action, PlanWrite):
-            await self._write_plan(message, action)
+        elif notice.needs_document and self.source is None:
+            log.warning("a notice without Doc needs a document source: set SVC_COUCH_URL")
+            await self._dead_letter(message, "no_document_source", "no_document_source")
         else:
-            self._pending.append((message, action))
-            if self._flush_task is None or self._flush_task.done():
-                self._flush_task = asyncio.create_task(self._flushing())
+            self._enqueue([(message, notice)])
+
+    def _enqueue(self, items: list[Pending]) -> None:
+        self._pending.extend(items)
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flushing())
+
+    def _retry_later(self, items: list[Pending], delay_s: float) -> None:
+        """Back into the batch after ``delay_s``; the deliveries stay unacked meanwhile
+        (the broker gives them back if this channel goes)."""
+        handle: asyncio.TimerHandle
+
+        def due() -> None:
+            self._retries.discard(handle)
+            self._enqueue(items)
+
+        handle = asyncio.get_running_loop().call_later(delay_s, due)
+        self._retries.add(handle)
 
     async def _flushing(self) -> None:
         """The one writer of pending changes. Deliveries only append, so what is held in
@@ -165,10 +108,55 @@ class NoticeConsumer:
             await self._flush_batch()
 
     async def flush(self) -> None:
-        """Write everything pending, after the batch being written and acked (at stop)."""
+        """Write everything pending, after the batch being written and acked (at stop).
+        Notices waiting to be read again are left unacked: the broker redelivers them."""
+        for handle in self._retries:
+            handle.cancel()
+        self._retries.clear()
         await self._flush_batch()  # takes the lock: waits for a batch in progress
         while self._pending:
             await self._flush_batch()
+
+    async def _completed(self, batch: list[Pending]) -> list[Pending]:
+        """The batch with every notice complete; what cannot be completed now is set to
+        be retried, and left out."""
+        unread = [item for item in batch if item[1].needs_document]
+        if not unread or self.source is None:
+            return batch
+        try:
+            answers = await complete_notices(self.source, [notice for _, notice in unread])
+        except SourceUnavailable as error:
+            self._source_retry_s = min(max(self._source_retry_s * 2, RETRY_BASE_S),
+                                       RETRY_MAX_S)
+            log.warning("document source unavailable, %d notices wait %.1f s: %s",
+                        len(unread), self._source_retry_s, error)
+            self._retry_later(unread, self._source_retry_s)
+            return [item for item in batch if not item[1].needs_document]
+        self._source_retry_s = 0.0
+        read = {id(message): answer for (message, _), answer in zip(unread, answers,
+                                                                    strict=True)}
+        complete: list[Pending] = []
+        for message, notice in batch:
+            answer = read.get(id(message), notice)
+            if isinstance(answer, Lagging):
+                await self._lagging(message, answer)
+            else:
+                self._lag_attempts.pop(id(message), None)
+                complete.append((message, answer))
+        return complete
+
+    async def _lagging(self, message: AbstractIncomingMessage, lag: Lagging) -> None:
+        attempts = self._lag_attempts.get(id(message), 0) + 1
+        if attempts > LAG_RETRIES:
+            self._lag_attempts.pop(id(message), None)
+            log.warning("document source still behind (rev %d < %s), notice requeued",
+                        lag.fetched_rev, lag.notice.rev)
+            self._count(lag.notice.doc_type or "other", "requeued")
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return
+        self._lag_attempts[id(message)] = attempts
+        self._retry_later([(message, lag.notice)], RETRY_BASE_S * 2 ** attempts)
 
     async def _flush_batch(self) -> None:
         async with self._lock:
@@ -176,26 +164,42 @@ class NoticeConsumer:
             del self._pending[:self.batch]
             if not batch:
                 return
-            try:
-                results = await self.repo.apply_doc_changes([change for _, change in batch])
-            except Exception:  # noqa: BLE001
-                # one bad change must not sink the others: apply them one by one
-                results = [await self._apply_one(message, change) for message, change in batch]
-            changes, lost = [], 0
-            for (message, change), result in zip(batch, results, strict=True):
-                if result is None:
+            changes_of: list[tuple[AbstractIncomingMessage, DocChange]] = []
+            for message, notice in await self._completed(batch):
+                try:
+                    change = document_change(notice, self.classifiers)
+                except Poison as error:
+                    await self._dead_letter(message, str(error), "invalid_notice")
                     continue
-                changes.extend(result.changes)
-                self._count(change.doc_type, result.outcome)
-                lost += not await self._ack(message)
-            if lost:
-                log.warning("%d acks lost (channel closed): those notices will be redelivered "
-                            "and ignored as already applied", lost)
-            try:
-                for event in quantity_events(changes):
-                    await self.publisher.event(event.name, event.account_id, event.fields)
-            except Exception as error:  # noqa: BLE001 - the counts are stored and acked
-                log.warning("quantities_change events not published: %r", error)
+                if isinstance(change, PlanWrite):
+                    await self._write_plan(message, change)
+                else:
+                    changes_of.append((message, change))
+            await self._apply(changes_of)
+
+    async def _apply(self, batch: list[tuple[AbstractIncomingMessage, DocChange]]) -> None:
+        if not batch:
+            return
+        try:
+            results = await self.repo.apply_doc_changes([change for _, change in batch])
+        except Exception:  # noqa: BLE001
+            # one bad change must not sink the others: apply them one by one
+            results = [await self._apply_one(message, change) for message, change in batch]
+        changes, lost = [], 0
+        for (message, change), result in zip(batch, results, strict=True):
+            if result is None:
+                continue
+            changes.extend(result.changes)
+            self._count(change.doc_type or "other", result.outcome)
+            lost += not await self._ack(message)
+        if lost:
+            log.warning("%d acks lost (channel closed): those notices will be redelivered "
+                        "and ignored as already applied", lost)
+        try:
+            for event in quantity_events(changes):
+                await self.publisher.event(event.name, event.account_id, event.fields)
+        except Exception as error:  # noqa: BLE001 - the counts are stored and acked
+            log.warning("quantities_change events not published: %r", error)
 
     @staticmethod
     async def _ack(message: AbstractIncomingMessage) -> bool:

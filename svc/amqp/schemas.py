@@ -409,12 +409,12 @@ _EDITED_NOT_DELETED = {"properties": {"Event-Name": {"enum": ["doc_created", "do
 
 
 class DocChangeNotice(Envelope):
-    """A Kazoo document-change notice (kazoo-amqp.md §3.2) as svc reads it (SPEC §6, §12).
-    KAZOO's own publisher sends no ``Doc``: svc needs one that includes it."""
+    """A Kazoo document-change notice (kazoo-amqp.md §3.2) as svc reads it (SPEC §6, §13).
+    KAZOO's own publisher sends no ``Doc``: svc then reads the document from CouchDB."""
 
-    # notices.read_notice dead-letters a created/edited notice without Doc or Rev
+    # ingest.notices.read_notice dead-letters a created/edited notice without Rev
     model_config = ConfigDict(json_schema_extra={
-        "if": _EDITED_NOT_DELETED, "then": {"required": ["Doc", "Rev"]}})
+        "if": _EDITED_NOT_DELETED, "then": {"required": ["Rev"]}})
 
     event_category: Literal["configuration"] = Field(alias="Event-Category")
     event_name: Literal["doc_created", "doc_edited", "doc_deleted"] = Field(alias="Event-Name")
@@ -424,7 +424,8 @@ class DocChangeNotice(Envelope):
     type: str | None = Field(None, alias="Type", description="the document's pvt_type")
     account_id: str | None = Field(
         None, alias="Account-ID", description="required unless Database is an account's")
-    doc: dict[str, Any] | None = Field(None, alias="Doc")
+    doc: dict[str, Any] | None = Field(
+        None, alias="Doc", description="the body; without it svc reads it from CouchDB")
     is_soft_deleted: bool | None = Field(None, alias="Is-Soft-Deleted")
 
 

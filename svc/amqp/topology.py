@@ -24,8 +24,10 @@ BILLABLE_TYPES = (
     "account", "user", "device", "limits", "vmbox", "faxbox", "conference", "whitelabel",
     "dedicated_ip", "number", "qubicle_queue", "service_plan",
 )
-# <action>.<db>.<type>.<id>; the apps_store document has no pvt_type, so it goes by its id
-DOC_CHANGE_BINDINGS = (*(f"*.*.{t}.*" for t in BILLABLE_TYPES), "*.*.*.apps_store")
+# <action>.<db>.<type>.<id>; the apps_store document has no pvt_type, so it goes by its id;
+# KAZOO deletes a number from the account it leaves by id, with no type (SPEC §13)
+DOC_CHANGE_BINDINGS = (*(f"*.*.{t}.*" for t in BILLABLE_TYPES), "*.*.*.apps_store",
+                       "doc_deleted.*.undefined.*")
 
 
 async def declare_exchanges(channel: AbstractChannel) -> dict[str, AbstractExchange]:

@@ -40,7 +40,7 @@ class DocChange:
 
     account_id: str
     doc_id: str
-    doc_type: str
+    doc_type: str | None  # None: a delete by id (KAZOO's "undefined"), typed by the ledger
     rev: int | None  # the number before "-" in Rev; a delete may come without one
     deleted: bool = False
     counts: Counts = field(default_factory=dict)

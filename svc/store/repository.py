@@ -157,10 +157,15 @@ class Repository:
             return AppliedChange("ignored")
         before = {} if entry is None or entry.doc["deleted"] else entry.doc["counts"]
         after = {} if change.deleted else change.counts
+        # a delete by id takes the type the ledger knows; one of a document never counted
+        # still leaves its tombstone, so that a late create cannot count it
+        doc_type = change.doc_type or (entry.doc["type"] if entry else None)
         await self.store.put("ledger", key, {
-            "account_id": change.account_id, "doc_id": change.doc_id, "type": change.doc_type,
+            "account_id": change.account_id, "doc_id": change.doc_id, "type": doc_type,
             "rev": rev, "deleted": change.deleted, "counts": after,
         }, entry.version if entry else 0)
+        if entry is None and change.doc_type is None:
+            return AppliedChange("ignored")
         changes: list[QuantityChange] = []
         if change.account is not None or (change.deleted and change.doc_type == "account"):
             changes += await self._apply_account(change)

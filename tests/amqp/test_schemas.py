@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 
 from svc.amqp.kazoo_notices import doc_change
 from svc.amqp.messages import REQUESTS
-from svc.amqp.notices import Poison, read_notice
 from svc.amqp.publisher import Publisher
 from svc.amqp.rpc import answer
 from svc.amqp.schemas import drift, generate, write
 from svc.bookkeepers.abc import Answer, BookkeeperAdapter
 from svc.cli.schemas import register
 from svc.handlers import HANDLERS, quantity_events, sync_handler
+from svc.ingest.notices import Poison, document_change, read_notice
 from svc.jsonio import dumps
 from svc.store import Repository
 from svc.store.sqlite import SQLiteStore
@@ -230,7 +230,7 @@ async def repo(tmp_path):
 
 async def apply(repo: Repository, publisher: Publisher, notice: dict[str, Any]) -> None:
     assert_valid("doc_change", notice)
-    result = await repo.apply_doc_change(read_notice(notice, ()))
+    result = await repo.apply_doc_change(document_change(read_notice(notice), ()))
     for event in quantity_events(list(result.changes)):
         await publisher.event(event.name, event.account_id, event.fields)
 
@@ -276,10 +276,12 @@ def test_doc_change_schema_agrees_with_the_consumer():
     device = {"_id": "d1", "pvt_type": "device", "device_type": "sip_device"}
     edited = doc_change(device, ACCOUNT)[1]
     deleted = doc_change(device, ACCOUNT, rev=None, event="doc_deleted", with_doc=False)[1]
-    without_doc = doc_change(device, ACCOUNT, with_doc=False)[1]
-    for accepted in (edited, deleted):
-        read_notice(accepted, ())
+    without_doc = doc_change(device, ACCOUNT, with_doc=False)[1]  # KAZOO's own form
+    for accepted in (edited, deleted, without_doc):
+        read_notice(accepted)
         assert_valid("doc_change", accepted)
-    with pytest.raises(Poison):
-        read_notice(without_doc, ())
-    assert not validator("doc_change").is_valid(without_doc)
+    assert read_notice(without_doc).needs_document
+    without_rev = {key: value for key, value in edited.items() if key != "Rev"}
+    with pytest.raises(Poison, match="Rev"):
+        read_notice(without_rev)
+    assert not validator("doc_change").is_valid(without_rev)
