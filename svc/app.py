@@ -23,7 +23,8 @@ from .bookkeepers.http import HttpBookkeeper
 from .bookkeepers.kazoo import KazooBookkeeper
 from .bookkeepers.local import LocalBookkeeper
 from .bookkeepers.router import BookkeeperRouter
-from .handlers import HANDLERS, sync_handler
+from .handlers import HANDLERS, reconcile_handler, sync_handler
+from .ingest.importer import Importer
 from .ops import Metrics, ProbeServer, Readiness
 from .settings import Settings
 from .sources import DocumentSource
@@ -81,7 +82,13 @@ class Service:
         # channel re-declares the exchanges too, so that its consumer never runs (and has
         # events, replies or dead letters published) before the exchanges exist again.
         await topology.declare_exchanges(rpc_channel)
-        handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now)}
+        if settings.couch_url is not None:
+            self.source = CouchSource(settings.couch_url.get_secret_value(),
+                                      settings.couch_timeout_s)
+        importer = (Importer(self.repo, self.source, settings.number_classifiers)
+                    if self.source else None)
+        handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now),
+                    ("reconcile", "reconcile_req"): reconcile_handler(importer)}
         self.rpc = RpcServer(handlers, self.repo, publisher, settings.node,
                              settings.max_message_bytes, observe=self.metrics.rpc)
         rpc_queue = await topology.declare_rpc_queue(rpc_channel)
@@ -93,9 +100,6 @@ class Service:
         notice_queue = await topology.declare_doc_changes_queue(notice_channel,
                                                                  settings.delivery_limit)
         self.channels = [channel, rpc_channel, notice_channel]
-        if settings.couch_url is not None:
-            self.source = CouchSource(settings.couch_url.get_secret_value(),
-                                      settings.couch_timeout_s)
         self.notices = NoticeConsumer(self.repo, publisher, settings.number_classifiers,
                                       observe=self.metrics.doc_change,
                                       max_bytes=settings.max_message_bytes,

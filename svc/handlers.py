@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 import orjson
@@ -23,7 +23,11 @@ from .jsonio import dumps
 from .memo import AnswerMemo
 from .rating import PlanInvalid, QuoteInvalid, State, load_overrides
 from .rating.quote import QuoteRequest, current_under_proposed, parse_quote, quote_json, rate_quote
+from .sources import SourceUnavailable
 from .store import Repository, StoreError, Versioned
+
+if TYPE_CHECKING:
+    from .ingest.importer import Importer
 
 Doc = dict[str, Any]
 RECONCILE_ALL_LIMIT = 1000
@@ -259,15 +263,29 @@ async def reseller_get(repo: Repository, req: m.AccountRequest) -> Reply:
     return _reseller_reply(await repo.existing_account(req.account_id))
 
 
-async def reconcile(repo: Repository, req: m.AccountRequest) -> Reply:
-    if req.account_id == "all":
-        changes = await repo.reconcile_all()
-    else:
-        changes = await repo.reconcile(req.account_id)
-    listed = [c.as_json() for c in changes[:RECONCILE_ALL_LIMIT]]
-    events = quantity_events(changes)
-    return Reply({"Changed": bool(changes), "Changes": listed,
-                  "Changes-Total": len(changes)}, events)
+def reconcile_handler(importer: Importer | None) -> Handler:
+    """``reconcile_req``: recount from the ledger, or with ``Source: couch`` rebuild from the
+    document source first (SPEC §13)."""
+    async def reconcile(repo: Repository, req: m.ReconcileReq) -> Reply:
+        only = None if req.account_id == "all" else req.account_id
+        if req.source == "couch":
+            if importer is None:
+                raise Rejected("no_document_source", "Source: couch needs SVC_COUCH_URL")
+            try:
+                changes = (await importer.run(only=only)).changes
+            except SourceUnavailable as error:
+                raise Rejected("source_unavailable", str(error)) from None
+            if only is not None:
+                await repo.existing_account(only)  # not in CouchDB's accounts either
+        elif only is None:
+            changes = await repo.reconcile_all()
+        else:
+            changes = await repo.reconcile(only)
+        listed = [c.as_json() for c in changes[:RECONCILE_ALL_LIMIT]]
+        return Reply({"Changed": bool(changes), "Changes": listed,
+                      "Changes-Total": len(changes)}, quantity_events(changes))
+
+    return reconcile
 
 
 def quantity_events(changes: list[Any]) -> tuple[Event, ...]:
@@ -312,6 +330,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("reseller", "reseller_promote_req"): reseller_promote,
     ("reseller", "reseller_demote_req"): reseller_demote,
     ("reseller", "reseller_get_req"): reseller_get,
-    ("reconcile", "reconcile_req"): reconcile,
+    ("reconcile", "reconcile_req"): reconcile_handler(None),
     ("standing", "standing_req"): standing,
 }

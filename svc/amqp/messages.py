@@ -6,7 +6,7 @@ The JSON Schemas in ``amqp_schemas/`` are generated from these models (``svc sch
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -38,6 +38,14 @@ class Envelope(BaseModel):
 
 class AccountRequest(Envelope):
     account_id: str = Field(alias="Account-ID", min_length=1)
+
+
+class ReconcileReq(AccountRequest):
+    """``Account-ID`` or ``"all"``; ``Source: couch`` rebuilds from CouchDB (SPEC §13)."""
+
+    source: Literal["ledger", "couch"] = Field(
+        "ledger", alias="Source",
+        description="ledger: recount from svc's own ledger; couch: re-read the documents")
 
 
 class PlanRef(BaseModel):
@@ -127,7 +135,7 @@ REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("reseller", "reseller_promote_req"): AccountRequest,
     ("reseller", "reseller_demote_req"): AccountRequest,
     ("reseller", "reseller_get_req"): AccountRequest,
-    ("reconcile", "reconcile_req"): AccountRequest,
+    ("reconcile", "reconcile_req"): ReconcileReq,
     ("sync", "sync_req"): AccountRequest,
     ("standing", "standing_req"): AccountRequest,
 }

@@ -9,6 +9,7 @@ import typer
 
 from ..jsonio import dumps
 from ..rating import PlanInvalid, QuoteInvalid, lint_plan, parse_quote, quote_json, rate_quote
+from .importing import register as register_import
 from .inputs import fail, fail_violations, read_json
 from .render import print_invoices
 from .schemas import register as register_schemas
@@ -18,6 +19,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 plans_app = typer.Typer(no_args_is_help=True, help="Service-plan documents.")
 app.add_typer(plans_app, name="plans")
 register_schemas(app)
+register_import(app)
 
 
 class OutputFormat(enum.StrEnum):

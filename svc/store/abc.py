@@ -29,6 +29,7 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "plans": ("vendor_id",),
     "sync_results": ("account_id",),
     "book_ledger": ("account_id",),
+    "imports": ("run",),
 }
 # A numeric field by which documents fall due; absent or null means "not due".
 DUE_FIELD = "due_at"

@@ -327,6 +327,47 @@ class Repository:
             changes += await self._unit(lambda key=key: self._recount_cascade(key))
         return changes
 
+    async def counted_documents(self, account_id: str) -> dict[str, Doc]:
+        """The ledger entries of an account's live documents, by document id."""
+        keys = await self.store.find_keys("ledger", "account_id", account_id)
+        return {entry.doc["doc_id"]: entry.doc
+                for entry in (await self.store.get_many("ledger", keys)).values()
+                if not entry.doc["deleted"]}
+
+    async def rebuild_ledger(self, account_id: str, changes: list[DocChange]
+                             ) -> list[QuantityChange]:
+        """An import of one account's database: each change goes into the ledger where it
+        is newer than what the ledger has (the revision rule, as for notices), then the
+        account is recounted from its ledger, in one unit, so that a notice applied meanwhile
+        is neither lost nor counted twice."""
+        for change in changes:
+            validate_counts(change.counts, "$.counts")
+
+        async def work() -> list[QuantityChange]:
+            keys = {ledger_key(account_id, change.doc_id): change for change in changes}
+            entries = await self.store.get_many("ledger", keys)
+            for key, change in keys.items():
+                entry = entries.get(key)
+                rev = change.rev if change.rev is not None else TOMBSTONE_REV
+                if entry is not None and entry.doc["rev"] >= rev:
+                    continue
+                await self.store.put("ledger", key, {
+                    "account_id": account_id, "doc_id": change.doc_id,
+                    "type": change.doc_type or (entry.doc["type"] if entry else None),
+                    "rev": rev, "deleted": change.deleted,
+                    "counts": {} if change.deleted else change.counts,
+                }, entry.version if entry else 0)
+            await self._ensure("accounts", account_id, new_account)
+            return await self._recount_own(account_id)
+
+        return await self._unit(work)
+
+    async def recount_cascades(self, account_ids: Iterable[str]) -> list[QuantityChange]:
+        changes: list[QuantityChange] = []
+        for account_id in account_ids:
+            changes += await self._unit(lambda key=account_id: self._recount_cascade(key))
+        return changes
+
     async def _recount_own(self, account_id: str) -> list[QuantityChange]:
         keys = await self.store.find_keys("ledger", "account_id", account_id)
         raw: Counts = {}
