@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint broker clean
+.PHONY: run test bench lint broker couch clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,17 +15,22 @@ $(STAMP): pyproject.toml
 broker:
 	bash scripts/ensure-broker.sh
 
+# The CouchDB-API server the tests start on loopback (pouchdb-server, pinned in couch/),
+# installed into couch/node_modules with npm ci when missing or when the lock changed.
+couch:
+	bash scripts/ensure-couch.sh
+
 # The service, with the embedded SQLite store (SVC_* settings, see the README).
 run: $(STAMP) broker
 	$(BIN)/svc serve
 
 # The whole suite; benchmarks run at smoke size (SVC_BENCH_SCALE=smoke).
-test: $(STAMP) broker
+test: $(STAMP) broker couch
 	$(BIN)/ruff check svc tests
 	SVC_BENCH_SCALE=smoke $(BIN)/pytest -q
 
 # Benchmarks at full size, figures printed to the terminal.
-bench: $(STAMP) broker
+bench: $(STAMP) broker couch
 	SVC_BENCH_SCALE=full $(BIN)/pytest -q -s tests/bench
 
 lint: $(STAMP)

@@ -57,3 +57,34 @@ async def channel(amqp_url) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
         yield await connection.channel()
     finally:
         await connection.close()
+
+
+# --- CouchDB: a real CouchDB-API server (pouchdb-server, `make couch`) on loopback -----------
+
+@pytest.fixture(scope="session")
+def couch_server(tmp_path_factory):
+    """One pouchdb-server for the session (tests/couchdb.py), leveldb data in a temporary
+    directory. A test that needs to stop or kill its server starts a CouchServer of its own."""
+    from couchdb import CouchNotInstalled, CouchServer, CouchStartError
+
+    server = CouchServer(tmp_path_factory.mktemp("couch"))
+    failure = None
+    try:
+        server.start()
+    except (CouchNotInstalled, CouchStartError) as error:
+        failure = str(error)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def couch_url(couch_server) -> str:
+    """The session server's URL, started again if a test left it stopped. Each test makes
+    databases of its own names."""
+    if not couch_server.running:
+        couch_server.start()
+    return couch_server.url
