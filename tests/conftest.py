@@ -14,6 +14,8 @@ from broker import rabbitmqctl, url_for
 from svc.amqp.client import ServicesClient
 from svc.app import Service
 from svc.settings import Settings
+from svc.store import Repository
+from svc.store.sqlite import SQLiteStore
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,17 @@ def settings(amqp_url, tmp_path) -> Settings:
     return Settings(amqp_url=amqp_url, store_url=f"sqlite:///{tmp_path}/svc.db",
                     node="services@test", max_message_bytes=64 * 1024, delivery_limit=2,
                     http_host="127.0.0.1", http_port=0)
+
+
+@pytest.fixture
+async def repo(tmp_path) -> AsyncIterator[Repository]:
+    """The domain operations on a fresh embedded store."""
+    store = SQLiteStore(tmp_path / "svc.db")
+    await store.open()
+    try:
+        yield Repository(store)
+    finally:
+        await store.close()
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from svc.handlers import HANDLERS, quantity_events, sync_handler
 from svc.ingest.notices import Poison, document_change, read_notice
 from svc.jsonio import dumps
 from svc.store import Repository
-from svc.store.sqlite import SQLiteStore
 from svc.sync.loop import SyncLoop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,14 +217,6 @@ class Capture:
 class DelinquentBookkeeper(BookkeeperAdapter):
     async def deliver(self, delivery: Any) -> Answer:
         return Answer("delinquent", "card_declined", "the card was declined")
-
-
-@pytest.fixture
-async def repo(tmp_path):
-    store = SQLiteStore(tmp_path / "svc.db")
-    await store.open()
-    yield Repository(store)
-    await store.close()
 
 
 async def apply(repo: Repository, publisher: Publisher, notice: dict[str, Any]) -> None:

@@ -19,7 +19,6 @@ from svc.handlers import HANDLERS
 from svc.jsonio import dumps
 from svc.quantities import DEFAULT_CLASSIFIERS
 from svc.store import Repository
-from svc.store.sqlite import SQLiteStore
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 
@@ -58,16 +57,6 @@ class Publisher:
         if not self.up:
             raise ChannelInvalidStateError("publisher channel not restored yet")
         self.dead.append((body, reason))
-
-
-@pytest.fixture
-async def repo(tmp_path):
-    store = SQLiteStore(tmp_path / "svc.db")
-    await store.open()
-    try:
-        yield Repository(store)
-    finally:
-        await store.close()
 
 
 def device(n: int) -> bytes:

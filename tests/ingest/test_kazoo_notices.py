@@ -17,8 +17,7 @@ from svc.ingest.notices import Ignored, Notice, read_notice
 from svc.ingest.resolve import Lagging, revision_rule
 from svc.quantities import DEFAULT_CLASSIFIERS
 from svc.sources import DocumentSource, Fetched
-from svc.store import DocChange, Repository
-from svc.store.sqlite import SQLiteStore
+from svc.store import DocChange
 
 TRAFFIC = json.loads((Path(__file__).parent.parent / "fixtures" / "kazoo_wire"
                       / "traffic.json").read_text())
@@ -80,16 +79,6 @@ def test_the_revision_rule(fetched, rev, deleted):
 
 def test_an_older_revision_is_a_lagging_replica():
     assert revision_rule(NOTICE, Fetched(2, {"_id": "d1"})) == Lagging(NOTICE, 2)
-
-
-@pytest.fixture
-async def repo(tmp_path):
-    store = SQLiteStore(tmp_path / "svc.db")
-    await store.open()
-    try:
-        yield Repository(store)
-    finally:
-        await store.close()
 
 
 async def test_a_delete_by_id_takes_its_type_from_the_ledger(repo):

@@ -135,18 +135,9 @@ async def couch(tmp_path):
 
 
 @pytest.fixture
-def kazoo_settings(settings, couch) -> Settings:
+def settings(settings, couch) -> Settings:
+    """The suite's settings, with the test's CouchDB as the document source."""
     return Settings(**{**dict(settings), "couch_url": couch.url})
-
-
-@pytest.fixture
-async def kazoo_service(kazoo_settings):
-    running = Service(kazoo_settings)
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
@@ -159,29 +150,29 @@ async def publisher(amqp_url):
 
 
 async def test_replay_matches_kazoos_recount_and_a_second_replay_changes_nothing(
-        kazoo_service, publisher, couch):
+        service, publisher, couch):
     await replay(publisher, couch.url)
-    await settled(kazoo_service)
-    await drained(kazoo_service, publisher)
-    before = {a: await kazoo_service.repo.services(a) for a in EXPECTED["expected"]}
+    await settled(service)
+    await drained(service, publisher)
+    before = {a: await service.repo.services(a) for a in EXPECTED["expected"]}
 
     await replay(publisher, None)  # every notice again: CouchDB already has the last revs
-    await drained(kazoo_service, publisher, since=ROUTED)
-    assert await mismatches(kazoo_service) == {}
-    after = {a: await kazoo_service.repo.services(a) for a in EXPECTED["expected"]}
+    await drained(service, publisher, since=ROUTED)
+    assert await mismatches(service) == {}
+    after = {a: await service.repo.services(a) for a in EXPECTED["expected"]}
     assert {a: d["quantities"] for a, d in after.items()} == \
         {a: d["quantities"] for a, d in before.items()}
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_notices_shuffled_within_bulk_saves_give_the_same_counts(
-        kazoo_service, publisher, couch, seed):
+        service, publisher, couch, seed):
     await replay(publisher, couch.url, window=6, seed=seed)
-    await settled(kazoo_service)
-    await drained(kazoo_service, publisher)
+    await settled(service)
+    await drained(service, publisher)
 
 
-async def test_couchdb_stopped_mid_ingest_loses_nothing(kazoo_service, publisher, couch):
+async def test_couchdb_stopped_mid_ingest_loses_nothing(service, publisher, couch):
     steps = replay_steps()
     made: set[str] = set()
     for revisions, _ in steps:
@@ -194,23 +185,23 @@ async def test_couchdb_stopped_mid_ingest_loses_nothing(kazoo_service, publisher
         await publish_captured(publisher, record)
 
     async def couch_named_down() -> bool:
-        readiness = await kazoo_service.readiness()
+        readiness = await service.readiness()
         return not readiness.ready and "couch" in readiness.body["down"]
 
     await eventually(couch_named_down, timeout=10)
-    assert processed(kazoo_service) < ROUTED  # notices wait for CouchDB, unacked
+    assert processed(service) < ROUTED  # notices wait for CouchDB, unacked
     await couch.astart()
-    await settled(kazoo_service)
-    await drained(kazoo_service, publisher)
-    assert (await kazoo_service.readiness()).ready
+    await settled(service)
+    await drained(service, publisher)
+    assert (await service.readiness()).ready
 
 
 async def test_svc_import_on_an_empty_store_matches_kazoos_recount(couch, tmp_path,
-                                                                   kazoo_settings):
+                                                                   settings):
     made: set[str] = set()
     for revisions, _ in replay_steps():
         await write(couch.url, revisions, made)
-    env = {**os.environ, "SVC_COUCH_URL": couch.url, "SVC_STORE_URL": kazoo_settings.store_url}
+    env = {**os.environ, "SVC_COUCH_URL": couch.url, "SVC_STORE_URL": settings.store_url}
     svc = Path(sys.executable).with_name("svc")
     first = await asyncio.to_thread(subprocess.run, [str(svc), "import"], env=env,
                                     capture_output=True, text=True, timeout=120)
@@ -222,7 +213,7 @@ async def test_svc_import_on_an_empty_store_matches_kazoos_recount(couch, tmp_pa
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["Changed"] is False  # idempotent
 
-    service = Service(kazoo_settings)
+    service = Service(settings)
     await service.start()
     try:
         assert await mismatches(service) == {}
