@@ -49,8 +49,10 @@ class NoticeConsumer:
         self.observe = observe  # metrics hook: (doc type, outcome)
         self._pending: list[Pending] = []
         self._lag_attempts: dict[int, int] = {}  # id(message) -> reads that found it behind
-        self._source_retry_s = 0.0  # grows while the source is down
         self._retries: set[asyncio.TimerHandle] = set()
+        # while the source is down, notices that need it wait here (unacked) for one probe
+        self._waiting: list[Pending] = []
+        self._probe: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -113,6 +115,8 @@ class NoticeConsumer:
         for handle in self._retries:
             handle.cancel()
         self._retries.clear()
+        if self._probe is not None:
+            self._probe.cancel()
         await self._flush_batch()  # takes the lock: waits for a batch in progress
         while self._pending:
             await self._flush_batch()
@@ -123,16 +127,16 @@ class NoticeConsumer:
         unread = [item for item in batch if item[1].needs_document]
         if not unread or self.source is None:
             return batch
+        if self._probe is not None and not self._probe.done():  # known to be down
+            self._waiting.extend(unread)
+            return [item for item in batch if not item[1].needs_document]
         try:
             answers = await complete_notices(self.source, [notice for _, notice in unread])
         except SourceUnavailable as error:
-            self._source_retry_s = min(max(self._source_retry_s * 2, RETRY_BASE_S),
-                                       RETRY_MAX_S)
-            log.warning("document source unavailable, %d notices wait %.1f s: %s",
-                        len(unread), self._source_retry_s, error)
-            self._retry_later(unread, self._source_retry_s)
+            log.warning("document source unavailable, notices wait for it: %s", error)
+            self._waiting.extend(unread)
+            self._probe = asyncio.create_task(self._probing(self.source))
             return [item for item in batch if not item[1].needs_document]
-        self._source_retry_s = 0.0
         read = {id(message): answer for (message, _), answer in zip(unread, answers,
                                                                     strict=True)}
         complete: list[Pending] = []
@@ -144,6 +148,22 @@ class NoticeConsumer:
                 self._lag_attempts.pop(id(message), None)
                 complete.append((message, answer))
         return complete
+
+    async def _probing(self, source: DocumentSource) -> None:
+        """Until the source answers again, with back-off; then the waiting notices go back
+        into the batches."""
+        delay = RETRY_BASE_S
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await source.ping()
+            except SourceUnavailable:
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            waiting, self._waiting = self._waiting, []
+            log.info("document source back, %d notices resume", len(waiting))
+            self._enqueue(waiting)
+            return
 
     async def _lagging(self, message: AbstractIncomingMessage, lag: Lagging) -> None:
         attempts = self._lag_attempts.get(id(message), 0) + 1

@@ -80,7 +80,14 @@ class Importer:
                 finished += 1
                 self._progress(finished, len(accounts), report.documents)
 
-        await asyncio.gather(*(one(account_id) for account_id in todo))
+        tasks = [asyncio.create_task(one(account_id)) for account_id in todo]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:  # the source went away, or we are cancelled: stop them all
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         report.changes += await self.repo.recount_cascades(
             await self._ancestors_too(accounts) if only else accounts)
         if run is not None:
