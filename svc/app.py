@@ -133,7 +133,8 @@ class Service:
                 if entry.adapter == "http"}
         self.bookkeepers = BookkeeperRouter(LocalBookkeeper(self.repo), http,
                                             KazooBookkeeper(rpc, settings.bookkeeper_timeout_s),
-                                            observe=self.metrics.sync_attempt)
+                                            observe=self.metrics.sync_attempt,
+                                            configured=settings.bookkeepers)
         return SyncLoop(self.repo, self.bookkeepers.adapter_for, publisher.event,
                         owner=settings.node, batch=settings.sync_batch,
                         lease_s=settings.sync_lease_s, retry_base_s=settings.sync_retry_base_s,

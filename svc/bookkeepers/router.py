@@ -4,7 +4,7 @@ the last result of each, which ``/readyz`` shows ("is the bookkeeper loaded and 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..rating import Bookkeeper
@@ -22,15 +22,16 @@ class Unconfigured(BookkeeperAdapter):
                       f"no SVC_BOOKKEEPERS entry with adapter http for {self.bookkeeper_id}")
 
 
-Observe = Callable[[str, str], None]  # bookkeeper id, outcome
+Observe = Callable[[str, str], None]  # bookkeeper label, outcome
 
 
 class Recording(BookkeeperAdapter):
     """Remembers each bookkeeper's last outcome and when, and counts each attempt."""
 
-    def __init__(self, inner: BookkeeperAdapter, last: dict[str, dict[str, Any]],
+    def __init__(self, inner: BookkeeperAdapter, label: str, last: dict[str, dict[str, Any]],
                  observe: Observe | None) -> None:
         self.inner = inner
+        self.label = label
         self.last = last
         self.observe = observe
 
@@ -40,24 +41,29 @@ class Recording(BookkeeperAdapter):
             "type": delivery.bookkeeper.type, "outcome": answer.outcome,
             "reason": answer.reason, "at": time.time()}
         if self.observe:
-            self.observe(delivery.bookkeeper.id, answer.outcome)
+            self.observe(self.label, answer.outcome)
         return answer
 
 
 class BookkeeperRouter:
     def __init__(self, local: BookkeeperAdapter, http: Mapping[str, BookkeeperAdapter],
-                 kazoo: BookkeeperAdapter, observe: Observe | None = None) -> None:
+                 kazoo: BookkeeperAdapter, observe: Observe | None = None,
+                 configured: Collection[str] = ()) -> None:
         self.local = local
         self.http = http
         self.kazoo = kazoo
+        self.configured = frozenset(configured)  # SVC_BOOKKEEPERS ids: the only free labels
         self.observe = observe
         self.last: dict[str, dict[str, Any]] = {}
 
     def adapter_for(self, bookkeeper: Bookkeeper) -> BookkeeperAdapter:
+        inner: BookkeeperAdapter
         if bookkeeper.type in LOCAL_TYPES:
-            inner = self.local
+            inner, kind = self.local, "local"
         elif bookkeeper.type == "http":
-            inner = self.http.get(bookkeeper.id) or Unconfigured(bookkeeper.id)
+            inner, kind = self.http.get(bookkeeper.id) or Unconfigured(bookkeeper.id), "other"
         else:  # a cluster bookkeeper app answers to its own type name on the bus
-            inner = self.kazoo
-        return Recording(inner, self.last, self.observe)
+            inner, kind = self.kazoo, "kazoo"
+        # metric labels come from a closed set: plan documents name bookkeepers freely (§14)
+        label = bookkeeper.id if bookkeeper.id in self.configured else kind
+        return Recording(inner, label, self.last, self.observe)

@@ -33,8 +33,9 @@ class Metrics:
             "svc_oldest_dirty_account_age_seconds",
             "Seconds since the last change of the dirty account that has waited longest.", **on)
         self.sync_attempts = Counter(
-            "svc_sync_attempts", "Invoice deliveries to bookkeepers, by bookkeeper id and "
-            "outcome (good_standing, delinquent, failed).", ["bookkeeper", "outcome"], **on)
+            "svc_sync_attempts", "Invoice deliveries to bookkeepers, by bookkeeper (an "
+            "SVC_BOOKKEEPERS id, else local, kazoo or other) and outcome (good_standing, "
+            "delinquent, failed).", ["bookkeeper", "outcome"], **on)
         self.dead_letters = Counter(
             "svc_dead_letters", "Messages svc dead-lettered, by reason code.", ["reason"], **on)
         self.broker_connected = Gauge(
