@@ -126,7 +126,7 @@ class Service:
         settings = self.settings
         assert self.repo is not None
         self.http = aiohttp.ClientSession()
-        http = {bookkeeper_id: HttpBookkeeper(entry.url or "", entry.secret or "",
+        http = {bookkeeper_id: HttpBookkeeper(entry.url or "", entry.secrets[0],
                                               entry.timeout_s or settings.bookkeeper_timeout_s,
                                               self.http)
                 for bookkeeper_id, entry in settings.bookkeepers.items()

@@ -21,12 +21,19 @@ from .quantities import DEFAULT_CLASSIFIERS, NumberClassifier, parse_classifiers
 class BookkeeperSetting(BaseModel):
     adapter: Literal["local", "http", "kazoo"]
     url: str | None = None
-    secret: str | None = None
+    # one secret, or several while rotating: the first signs, receivers accept any (§14)
+    secret: SecretStr | list[SecretStr] | None = None
     timeout_s: float | None = Field(None, gt=0)
+
+    @property
+    def secrets(self) -> list[SecretStr]:
+        if self.secret is None:
+            return []
+        return self.secret if isinstance(self.secret, list) else [self.secret]
 
     @model_validator(mode="after")
     def _http_needs_url(self) -> BookkeeperSetting:
-        if self.adapter == "http" and not (self.url and self.secret):
+        if self.adapter == "http" and not (self.url and self.secrets):
             raise ValueError("an http bookkeeper needs a url and a secret")
         return self
 

@@ -24,7 +24,7 @@ def http_bookkeeper() -> Iterator[str]:
     """The webhook bookkeeper process; yields its base URL."""
     port = free_port()
     child = subprocess.Popen([sys.executable, str(HERE / "http_bookkeeper.py"), str(port),
-                              "s3cret"], stdout=subprocess.PIPE, text=True)
+                              "s3cret,s3cret-2027"], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "ready"
         yield f"http://127.0.0.1:{port}"

@@ -27,7 +27,8 @@ def settings(amqp_url, tmp_path, http_bookkeeper) -> Settings:
         sync_interval_s=3600, sync_retry_base_s=0.01, bookkeeper_timeout_s=5,
         bookkeepers={"webhook": BookkeeperSetting(adapter="http",
                                                   url=f"{http_bookkeeper}/invoice",
-                                                  secret="s3cret", timeout_s=1)})
+                                                  secret=["s3cret-2027", "s3cret"],
+                                                  timeout_s=1)})
 
 
 async def set_mode(url: str, mode: str) -> None:
@@ -111,7 +112,7 @@ async def test_webhook_failures_keep_the_account_dirty_and_retries_keep_the_key(
             assert summary["invoices"][0]["activation_charges"] == []  # billed, not pending
 
             sent = await received(http_bookkeeper)
-            assert all(entry["signed"] for entry in sent)
+            assert all(entry["signed"] for entry in sent)  # by the first secret, rotating
             first_content = [e for e in sent if e["body"]["items"][0]["quantity"] == 3]
             # the same invoice carried the same idempotency key on every attempt
             assert len({e["body"]["idempotency_key"] for e in first_content}) == 1
