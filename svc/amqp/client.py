@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -66,8 +67,11 @@ class RpcClient:
             if target is None:  # declared once: a declare is a broker round trip
                 target = self._exchanges[exchange] = await self.channel.declare_exchange(
                     exchange, aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
-            await target.publish(aio_pika.Message(dumps(message), content_type=CONTENT_TYPE),
-                                 routing_key=routing_key)
+            # the request is stale once this caller gives up (SPEC §14): the broker drops it
+            # at that age, and svc skips one it receives later (sent at + expiration)
+            await target.publish(aio_pika.Message(
+                dumps(message), content_type=CONTENT_TYPE, expiration=timeout,
+                timestamp=datetime.now(UTC)), routing_key=routing_key)
             return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(msg_id, None)

@@ -116,6 +116,23 @@ async def answer(handlers: dict[tuple[str, str], Handler], repo: Repository, bod
 
 
 Observe = Callable[[str, str, str, float], None]  # category, event, outcome, seconds
+CATEGORIES = frozenset(category for category, _ in REQUESTS)
+# AMQP timestamps are whole seconds: a request is stale one second after its caller's deadline
+TIMESTAMP_GRACE_S = 1.0
+
+
+def expired(message: AbstractIncomingMessage, now: float) -> bool:
+    """Sent with an ``expiration`` (the caller's timeout) and a ``timestamp``, and older."""
+    if message.expiration is None or message.timestamp is None:
+        return False
+    sent = message.timestamp.timestamp()
+    return now > sent + float(message.expiration) + TIMESTAMP_GRACE_S
+
+
+def category_of(routing_key: str | None) -> str:
+    """``services.<category>.request`` → the category, if it is one (a closed label set)."""
+    parts = (routing_key or "").split(".")
+    return parts[1] if len(parts) == 3 and parts[1] in CATEGORIES else "unknown"
 
 
 class RpcServer:
@@ -148,6 +165,12 @@ class RpcServer:
 
     async def _answer(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
+        if expired(message, time.time()):
+            await message.ack()  # its caller has given up: not executed, not answered
+            if self.observe:
+                self.observe(category_of(message.routing_key), "unknown", "expired",
+                             time.perf_counter() - started)
+            return
         result = await answer(self.handlers, self.repo, message.body, self.node,
                               self.max_bytes)
         delivered = await self.publisher.reply(result.message, result.server_id,

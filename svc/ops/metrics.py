@@ -18,8 +18,9 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         on = {"registry": self.registry}
         self.rpc_requests = Counter(
-            "svc_rpc_requests", "RPC requests answered, by category, request name and status "
-            "(success, error: a domain error reply, invalid: the generic error reply).",
+            "svc_rpc_requests", "RPC requests, by category, request name and status "
+            "(success, error: a domain error reply, invalid: the generic error reply, "
+            "expired: not executed, its caller had given up).",
             ["category", "event", "status"], **on)
         self.rpc_duration = Histogram(
             "svc_rpc_duration_seconds", "Time from delivery to reply, by category.",
