@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from ..rating.coerce import MAX_QUANTITY
 from ..rating.quote import Count, QuoteDocument
 
 
@@ -19,7 +20,7 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
-Delta = Annotated[int, BeforeValidator(_not_bool)]
+Delta = Annotated[int, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY), BeforeValidator(_not_bool)]
 
 
 class Envelope(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,19 +67,34 @@ def _field_errors(error: ValidationError) -> str:
                      for e in error.errors())
 
 
+# What a reply needs, read from a body that is too large to parse or does not parse: the
+# reply still reaches its caller, and nothing is parsed (SPEC §14 "Bounded input").
+_ENVELOPE_FIELD = re.compile(rb'"(Msg-ID|Server-ID|Event-Name)"\s*:\s*"([^"\\]{1,255})"')
+
+
+def _envelope_of(body: bytes) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for match in _ENVELOPE_FIELD.finditer(body):
+        found.setdefault(match.group(1).decode(), match.group(2).decode(errors="replace"))
+    return found
+
+
 async def answer(handlers: dict[tuple[str, str], Handler], repo: Repository, body: bytes,
                  node: str, max_bytes: int) -> Answer:
+    if len(body) > max_bytes:  # before parsing: a large body costs nothing
+        fields = _envelope_of(body)
+        return _invalid(node, fields, fields.get("Event-Name") or "unknown_req",
+                        f"body of {len(body)} bytes exceeds SVC_MAX_MESSAGE_BYTES "
+                        f"({max_bytes})", echo=False)
     try:
         request = loads(body)
     except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
-        return _invalid(node, None, "unknown_req", f"body is not valid JSON: {error}")
+        fields = _envelope_of(body)
+        return _invalid(node, fields, fields.get("Event-Name") or "unknown_req",
+                        f"body is not valid JSON: {error}", echo=False)
     if not isinstance(request, dict):
         return _invalid(node, request, "unknown_req", "body must be a JSON object")
     name = request.get("Event-Name") if isinstance(request.get("Event-Name"), str) else ""
-    if len(body) > max_bytes:
-        return _invalid(node, request, name or "unknown_req",
-                        f"body of {len(body)} bytes exceeds SVC_MAX_MESSAGE_BYTES "
-                        f"({max_bytes})", echo=False)
     if request.get("Event-Category") != "services":
         return _invalid(node, request, name or "unknown_req",
                         "Event-Category: must be \"services\"")

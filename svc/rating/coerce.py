@@ -10,6 +10,10 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
+from ..jsonio import BOUNDS_RULE, in_bounds
+
+# No account uses a billion of anything; a larger count is a mistake or an attack (SPEC §14).
+MAX_QUANTITY = 10**9
 _PLAIN_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
@@ -22,13 +26,21 @@ class CoercionError(ValueError):
 
 
 def to_decimal(value: object) -> Decimal:
+    """Bounded before any arithmetic (SPEC §14), whatever the number came as."""
+    number = _as_decimal(value)
+    if not in_bounds(number):
+        raise CoercionError(BOUNDS_RULE)
+    return number
+
+
+def _as_decimal(value: object) -> Decimal:
     if isinstance(value, bool):  # bool is an int in Python; KAZOO never reads it as a number
         raise CoercionError("must be a number")
     if isinstance(value, int | Decimal):
         return Decimal(value)
     if isinstance(value, float):
         return Decimal(repr(value))
-    if isinstance(value, str) and _PLAIN_NUMBER.match(value):
+    if isinstance(value, str) and len(value) <= 64 and _PLAIN_NUMBER.match(value):
         return Decimal(value)
     raise CoercionError("must be a number or a plain numeric string")
 

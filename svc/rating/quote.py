@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from .coerce import MAX_QUANTITY
 from .invoice import Invoice, compare_invoices, rate_invoices
 from .item import Quantities
 from .jsonmerge import Json
@@ -87,7 +88,7 @@ def _not_bool(value: Any) -> Any:
 
 
 # Quantities are integers >= 0: 2, 2.0 and "2" pass; 2.5 and -1 are refused (SPEC §12).
-Count = Annotated[int, Field(ge=0), BeforeValidator(_not_bool)]
+Count = Annotated[int, Field(ge=0, le=MAX_QUANTITY), BeforeValidator(_not_bool)]
 CountsIn = dict[str, dict[str, Count]]
 
 

@@ -15,6 +15,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from ..quantities import Counts, add_counts
 from ..rating import load_plan
+from ..rating.coerce import MAX_QUANTITY
 from .abc import DocumentStore, StoreError, VersionConflict, Versioned
 from .records import (
     AppliedChange,
@@ -73,15 +74,17 @@ class InvalidInput(StoreError, ValueError):
 
 
 def validate_counts(counts: Any, path: str) -> Counts:
-    """Quantities are objects of objects of integers >= 0 (SPEC §12)."""
+    """Quantities are objects of objects of integers from 0 to 10^9 (SPEC §12, §14)."""
     if not isinstance(counts, dict):
         raise InvalidInput(path, "must be an object of categories")
     for category, items in counts.items():
         if not isinstance(items, dict):
             raise InvalidInput(f"{path}.{category}", "must be an object of items")
         for item, value in items.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidInput(f"{path}.{category}.{item}", "must be an integer >= 0")
+            if isinstance(value, bool) or not isinstance(value, int) or not (
+                    0 <= value <= MAX_QUANTITY):
+                raise InvalidInput(f"{path}.{category}.{item}",
+                                   f"must be an integer from 0 to {MAX_QUANTITY}")
     return counts
 
 
