@@ -33,7 +33,7 @@ from .store import DocumentStore, Repository, store_from_url
 from .sync.loop import SyncLoop
 
 log = logging.getLogger("svc")
-DRAIN_TIMEOUT_S = 20.0  # in-flight requests get this long after consuming stops
+DRAIN_TIMEOUT_S = 20.0  # in-flight requests and syncs get this long after consuming stops
 READINESS_PROBE_TIMEOUT_S = 2.0
 
 
@@ -197,9 +197,15 @@ class Service:
             with contextlib.suppress(Exception):  # the broker may be gone already
                 await queue.cancel(tag)
         self.consumers.clear()
+        # requests being answered and syncs in flight share one deadline; a sync still
+        # waiting for its bookkeeper then is abandoned (its delivery record keeps the retry
+        # safe), so a bookkeeper that never answers cannot hold the stop (SPEC §14)
+        draining = []
         if self.rpc is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.rpc.drain(), DRAIN_TIMEOUT_S)
+            draining.append(asyncio.wait_for(self.rpc.drain(), DRAIN_TIMEOUT_S))
+        if self.sync is not None:
+            draining.append(self.sync.abandon(DRAIN_TIMEOUT_S))
+        await asyncio.gather(*draining, return_exceptions=True)
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.notices is not None:

@@ -14,8 +14,8 @@ Outcome = Literal["good_standing", "delinquent", "failed"]
 @dataclass(frozen=True)
 class InvoiceDelivery:
     account_id: str
-    sync_id: str  # the generation: the services-document version when the sync started
-    idempotency_key: str  # same account, bookkeeper, generation and content: same key
+    sync_id: str  # the billed-snapshot sequence this delivery would bill
+    idempotency_key: str  # same account, bookkeeper, snapshot sequence and content: same key
     bookkeeper: Bookkeeper
     invoice: dict[str, Any]  # the §4 invoice JSON: bookkeeper, items, activation, summary
 

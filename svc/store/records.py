@@ -94,8 +94,10 @@ def new_services(account_id: str) -> Doc:
 
 
 def mark_dirty(services: Doc, now: float, buffer_s: float = 0) -> Doc:
-    """Dirty since ``now``; see ``with_due_time``."""
-    return with_due_time({**services, "dirty": True, "changed_at": now}, buffer_s)
+    """Dirty since ``now``; see ``with_due_time``. ``change_count`` tells a sync whether the
+    account changed while it was being synced (its lease renewals write the document too)."""
+    return with_due_time({**services, "dirty": True, "changed_at": now,
+                          "change_count": services.get("change_count", 0) + 1}, buffer_s)
 
 
 def with_due_time(services: Doc, buffer_s: float) -> Doc:

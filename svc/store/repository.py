@@ -11,8 +11,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
-
 from ..quantities import Counts, add_counts
 from ..rating import load_plan
 from ..rating.coerce import MAX_QUANTITY
@@ -32,8 +30,8 @@ from .records import (
     new_services,
     plan_key,
     replace_quantities,
-    with_due_time,
 )
+from .units import Conflict, run_unit
 
 T = TypeVar("T")
 TOMBSTONE_REV = 2**62  # a delete without a revision outranks every later edit
@@ -57,10 +55,6 @@ class NotAssigned(StoreError):
 
 class MasterAccount(StoreError):
     reason = "master_account"
-
-
-class Conflict(StoreError):
-    reason = "conflict"
 
 
 class InvalidInput(StoreError, ValueError):
@@ -99,18 +93,7 @@ class Repository:
         self.attempts = attempts
 
     async def _unit(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Run ``work`` in a transaction, again from the start while a compare-and-set loses."""
-        retrying = AsyncRetrying(retry=retry_if_exception_type(VersionConflict),
-                                 stop=stop_after_attempt(self.attempts),
-                                 wait=wait_random(0, 0.005), reraise=True)
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    async with self.store.transaction():
-                        return await work()
-        except VersionConflict as error:
-            raise Conflict(str(error)) from None
-        raise AssertionError("unreachable")
+        return await run_unit(self.store, work, self.attempts)
 
     # --- reads -------------------------------------------------------------------------
 
@@ -519,63 +502,9 @@ class Repository:
 
     # --- dirty accounts: claimed with a lease, released clean only if unchanged -----------
 
-    async def claim_due(self, owner: str, limit: int, lease_s: float) -> list[Versioned]:
-        """Lease up to ``limit`` due services documents to ``owner``: a leased document is
-        not due again until its lease expires, so replicas never sync one account at once."""
-        now = self.clock()
-        claimed = []
-        for found in await self.store.find_due("services", now, limit):
-            lease = {"owner": owner, "until": now + lease_s}
-            doc = {**found.doc, "lease": lease, "due_at": lease["until"]}
-            try:
-                version = await self.store.put("services", found.key, doc, found.version)
-            except VersionConflict:
-                continue  # another replica claimed or changed it first
-            claimed.append(Versioned(found.key, version, doc))
-        return claimed
-
-    async def claim_account(self, account_id: str, owner: str, lease_s: float) -> Versioned:
-        """Lease one account now (``sync_req``): a conflict while another replica holds it."""
-        async def work() -> Versioned:
-            await self.existing_account(account_id)
-            found = await self._ensure("services", account_id, new_services)
-            now = self.clock()
-            lease = found.doc.get("lease") or {}
-            if lease.get("owner") not in (None, owner) and lease.get("until", 0) > now:
-                raise Conflict(f"another replica is syncing {account_id}")
-            lease = {"owner": owner, "until": now + lease_s}
-            doc = {**found.doc, "lease": lease, "due_at": lease["until"]}
-            return Versioned(found.key, await self.store.put("services", found.key, doc,
-                                                             found.version), doc)
-
-        return await self._unit(work)
-
     async def touch(self, account_id: str) -> None:
         """Mark dirty (a reseller after its customers synced, SPEC §8)."""
         await self._unit(lambda: self._touch(account_id))
-
-    async def release(self, account_id: str, owner: str, claimed_version: int, *,
-                      synced: bool, updates: Doc | None = None,
-                      next_attempt_at: float | None = None,
-                      recheck_at: float | None = None) -> bool:
-        """End a lease. The account turns clean only if ``synced`` and nothing wrote its
-        services document since the claim (then it falls due again at ``recheck_at``, if
-        given); otherwise it stays dirty and falls due again after ``next_attempt_at``.
-        False when the lease was lost to another replica."""
-        async def work() -> bool:
-            found = await self.store.get("services", account_id)
-            if found is None or (found.doc.get("lease") or {}).get("owner") != owner:
-                return False
-            doc = {**found.doc, **(updates or {}), "lease": None,
-                   "next_attempt_at": next_attempt_at}
-            if synced and found.version == claimed_version:
-                doc.update(dirty=False, due_at=recheck_at)
-            else:
-                doc = with_due_time({**doc, "dirty": True}, self.sync_buffer_s)
-            await self._put(found, "services", doc)
-            return True
-
-        return await self._unit(work)
 
     # --- sync results and the local bookkeeper's ledger ------------------------------------
 

@@ -1,10 +1,17 @@
 """Syncing one claimed account: every invoice that changed since the last successful sync
-goes to its bookkeeper, once per content, with a key stable across retries (SPEC §12)."""
+goes to its bookkeeper, once per content, with a key stable across retries (SPEC §12, §14).
+
+The snapshot to bill next has a sequence number (one more than the last billed). Before each
+call a delivery record is written under the claim's lease: the idempotency key comes from
+(account, bookkeeper, snapshot sequence, content), never from a claim, so whatever fails after
+the bookkeeper answered (this process, the lease, the event, the record) the retry, here or on
+another replica, carries the same key; an answered delivery is not sent again.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +21,8 @@ from ..invoicing import billed_state, current_state, default_bookkeeper
 from ..jsonio import fingerprint
 from ..rating import Bookkeeper, Invoice, Quantities, State
 from ..rating.quote import QuoteRequest, rate_quote
-from ..store import Repository, Versioned
+from ..store import Repository
+from ..store.leases import DirtyAccountClaim, SyncLeases
 
 Doc = dict[str, Any]
 SEVERITY = {"good_standing": 0, "delinquent": 1}
@@ -36,9 +44,9 @@ def bookkeeper_key(bookkeeper: Bookkeeper) -> str:
     return f"{bookkeeper.id}|{bookkeeper.type}|{bookkeeper.vendor_id}"
 
 
-def idempotency_key(account_id: str, bookkeeper: Bookkeeper, generation: int,
+def idempotency_key(account_id: str, bookkeeper: Bookkeeper, snapshot_seq: int,
                     content: str) -> str:
-    material = f"{account_id}\n{bookkeeper.id}\n{generation}\n{content}".encode()
+    material = f"{account_id}\n{bookkeeper.id}\n{snapshot_seq}\n{content}".encode()
     return hashlib.sha256(material).hexdigest()
 
 
@@ -55,44 +63,51 @@ def snapshot(state: State) -> Doc:
             "quantities": {"account": q.account, "cascade": q.cascade, "manual": q.manual}}
 
 
-async def sync_account(repo: Repository, adapter_for: Callable[[Bookkeeper], BookkeeperAdapter],
-                       claimed: Versioned, publish: Publish, node: str) -> SyncOutcome:
-    services, account_id = claimed.doc, claimed.key
+async def sync_account(repo: Repository, leases: SyncLeases,
+                       adapter_for: Callable[[Bookkeeper], BookkeeperAdapter],
+                       claim: DirtyAccountClaim, publish: Publish, node: str) -> SyncOutcome:
+    """``LeaseLost`` as soon as the claim's lease is gone: nothing more is sent or written."""
+    services, account_id = claim.services, claim.account_id
     account = await repo.account(account_id) or {"id": account_id, "reseller_id": None}
     present = await current_state(repo, services)
     if account.get("deleted"):  # one final invoice: nothing is used any more
         present = State(present.plans, present.overrides, Quantities())
     invoices = rate_quote(QuoteRequest(present, billed_state(services, repo.store.identity),
                                        await default_bookkeeper(repo, account)))
-    attempts: Mapping[str, Doc] = services.get("attempts") or {}
-    new_attempts: dict[str, Doc] = {}
-    results, answered = [], []
+    seq = services.get("billed_seq", 0) + 1  # the snapshot this sync would bill
+    results, answered, attempts = [], [], 0
     for invoice in invoices:
         if not has_changes(invoice):
             continue
         body = invoice.as_json()
         key, content = bookkeeper_key(invoice.bookkeeper), fingerprint(body)
-        prior = attempts.get(key) or {}
+        prior = await leases.delivery(claim, key, seq) or {}
         same = prior.get("content") == content
         if same and prior.get("answer"):  # delivered already: only failed invoices go again
             answer = Answer(**prior["answer"])
-            new_attempts[key] = prior
         else:
-            generation = prior["generation"] if same else claimed.version
-            attempt = prior["attempt"] + 1 if same else 1
-            delivery = InvoiceDelivery(account_id, str(generation),
-                                       idempotency_key(account_id, invoice.bookkeeper,
-                                                       generation, content),
-                                       invoice.bookkeeper, body)
-            answer = await adapter_for(invoice.bookkeeper).deliver(delivery)
-            new_attempts[key] = {"content": content, "generation": generation,
-                                 "attempt": attempt, "answer": None if answer.outcome ==
-                                 "failed" else answer.__dict__}
+            attempt = prior["attempts"] + 1 if same else 1
+            record = {"bookkeeper": invoice.bookkeeper.as_json(), "content": content,
+                      "idempotency_key": idempotency_key(account_id, invoice.bookkeeper,
+                                                         seq, content),
+                      "invoice": body, "attempts": attempt, "node": node}
+            await leases.record_delivery(claim, key, seq, {
+                **record, "state": "sending", "answer": None,
+                "results": prior.get("results", []) if same else []})
+            answer = await adapter_for(invoice.bookkeeper).deliver(InvoiceDelivery(
+                account_id, str(seq), record["idempotency_key"], invoice.bookkeeper, body))
+            failed = answer.outcome == "failed"
+            await leases.record_delivery(claim, key, seq, {
+                **record, "state": "failed" if failed else "answered",
+                "answer": None if failed else answer.__dict__,
+                "results": [*(prior.get("results", []) if same else []),
+                            {"attempt": attempt, **answer.__dict__, "at": gregorian_now()}]})
+            attempts = max(attempts, attempt)
             await publish("bookkeeper_sync", account_id, {
                 "Bookkeeper-ID": invoice.bookkeeper.id,
                 "Bookkeeper-Type": invoice.bookkeeper.type,
                 "Vendor-ID": invoice.bookkeeper.vendor_id,
-                "Status": "failed" if answer.outcome == "failed" else "completed",
+                "Status": "failed" if failed else "completed",
                 "Reason": answer.reason, "Message": answer.message, "Items": body["items"],
                 "Activation-Charges": body["activation_charges"], "Summary": body["summary"],
                 "Attempt": attempt, "Timestamp": gregorian_now()})
@@ -104,11 +119,9 @@ async def sync_account(repo: Repository, adapter_for: Callable[[Bookkeeper], Boo
     status = services["status"]
     if synced and answered:  # an account's status is the worst of its invoices (SPEC §12)
         status = max((a.outcome for a in answered), key=SEVERITY.__getitem__)
-    updates: Doc = {"attempts": {} if synced else new_attempts,
-                    "last_sync": {"timestamp": gregorian_now(), "results": results,
-                                  "node": node}}
+    updates: Doc = {"last_sync": {"timestamp": gregorian_now(), "results": results,
+                                  "node": node, "sync_id": str(seq)}}
     if synced:
-        updates.update(billed=snapshot(present), status=status)
-    retries = max((a["attempt"] for a in new_attempts.values()), default=0)
+        updates.update(billed=snapshot(present), billed_seq=seq, status=status)
     return SyncOutcome(account_id, synced, services["status"], status, results, updates,
-                       retries)
+                       attempts)

@@ -1,4 +1,11 @@
-"""The sync loop inside ``svc serve`` and the forced sync of ``sync_req`` (SPEC §8, §12)."""
+"""The sync loop inside ``svc serve`` and the forced sync of ``sync_req`` (SPEC §8, §14).
+
+A replica claims only as many accounts as it has free sync slots, so no lease runs out while
+its account waits for a slot; every lease in flight is renewed at a third of its length; an
+account this replica is already syncing is not claimed again (``sync_req`` answers
+``conflict``). ``stop`` ends claiming at once; what is still running is given ``grace_s``,
+then abandoned: its delivery records make the later retry safe.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,12 @@ from typing import Any
 
 from ..bookkeepers.abc import BookkeeperAdapter
 from ..rating import Bookkeeper
-from ..store import Repository, Versioned
+from ..store import Conflict, Repository
+from ..store.leases import DirtyAccountClaim, LeaseLost, SyncLeases
 from .account import Publish, SyncOutcome, sync_account
 
 log = logging.getLogger("svc.sync")
+RELEASE_ON_ABANDON_S = 2.0
 
 
 class SyncLoop:
@@ -23,6 +32,7 @@ class SyncLoop:
                  retry_base_s: float, retry_max_s: float, delinquent_recheck_s: float,
                  concurrency: int = 32, clock: Callable[[], float] = time.time) -> None:
         self.repo = repo
+        self.leases = SyncLeases(repo.store, sync_buffer_s=repo.sync_buffer_s, clock=clock)
         self.adapter_for = adapter_for
         self.publish = publish
         self.owner = owner
@@ -31,56 +41,126 @@ class SyncLoop:
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self.delinquent_recheck_s = delinquent_recheck_s
+        self.concurrency = concurrency  # one slow bookkeeper must not hold up the others
         self.clock = clock
-        # one slow bookkeeper must not hold up the accounts of the others
-        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight: dict[str, DirtyAccountClaim] = {}
+        self._tasks: set[asyncio.Task[SyncOutcome | None]] = set()
+        self._slot_freed = asyncio.Event()
 
     async def run(self, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception:  # noqa: BLE001 - the loop outlives any one failure
-                log.exception("sync tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+        renewing = asyncio.create_task(self._renewing(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick(stop)
+                except Exception:  # noqa: BLE001 - the loop outlives any one failure
+                    log.exception("sync tick failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval_s)
+        finally:
+            renewing.cancel()
 
-    async def tick(self) -> int:
-        """Claim and sync batches until nothing is due; returns how many were synced."""
-        done = 0
-        while claimed := await self.repo.claim_due(self.owner, self.batch, self.lease_s):
-            outcomes = await asyncio.gather(*(self._guarded(c) for c in claimed))
-            await self._dirty_resellers([o for o in outcomes if o is not None and o.results])
-            done += len(claimed)
-        return done
+    async def tick(self, stop: asyncio.Event | None = None) -> int:
+        """Claim and sync until nothing is due, never more claims than free slots; returns
+        how many were synced."""
+        done: list[SyncOutcome] = []
+        started = 0
+        while stop is None or not stop.is_set():
+            free = self.concurrency - len(self._tasks)
+            if free == 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            claims = await self.leases.claim_due(self.owner, min(self.batch, free),
+                                                 self.lease_s)
+            if not claims:
+                break
+            started += len(claims)
+            for claim in claims:
+                self._start(claim, done)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._dirty_resellers([o for o in done if o.results])
+        return started
+
+    def _start(self, claim: DirtyAccountClaim, done: list[SyncOutcome]) -> None:
+        task = asyncio.create_task(self._guarded(claim))
+        self._tasks.add(task)
+
+        def finished(task: asyncio.Task[SyncOutcome | None]) -> None:
+            self._tasks.discard(task)
+            self._slot_freed.set()
+            if not task.cancelled() and task.exception() is None and task.result():
+                done.append(task.result())  # type: ignore[arg-type]
+
+        task.add_done_callback(finished)
 
     async def sync_now(self, account_id: str) -> SyncOutcome:
-        claimed = await self.repo.claim_account(account_id, self.owner, self.lease_s)
-        outcome = await self._sync(claimed)
+        if account_id in self._in_flight:
+            raise Conflict(f"a sync of {account_id} is in progress on this replica")
+        await self.repo.existing_account(account_id)
+        claim = await self.leases.claim_account(account_id, self.owner, self.lease_s)
+        self._in_flight[account_id] = claim
+        try:
+            outcome = await self._sync(claim)
+        finally:
+            self._in_flight.pop(account_id, None)
         if outcome.results:
             await self._dirty_resellers([outcome])
         return outcome
 
-    async def _guarded(self, claimed: Versioned) -> SyncOutcome | None:
-        async with self._slots:
-            try:
-                return await self._sync(claimed)
-            except Exception:  # noqa: BLE001 - stays dirty, retried after the back-off
-                log.exception("sync failed", extra={"account_id": claimed.key})
-                await self.repo.release(claimed.key, self.owner, claimed.version, synced=False,
-                                        next_attempt_at=self.clock() + self.retry_base_s)
-                return None
+    async def abandon(self, grace_s: float) -> None:
+        """At stop: the syncs still running get ``grace_s``, then are cancelled."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("%d syncs abandoned at stop; their delivery records keep the retry "
+                        "safe", len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _sync(self, claimed: Versioned) -> SyncOutcome:
-        outcome = await sync_account(self.repo, self.adapter_for, claimed, self.publish,
-                                     self.owner)
+    async def _renewing(self, stop: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            for account_id, claim in list(self._in_flight.items()):
+                if not await self.leases.renew(claim, self.lease_s):
+                    log.warning("lease lost while syncing", extra={"account_id": account_id})
+
+    async def _guarded(self, claim: DirtyAccountClaim) -> SyncOutcome | None:
+        self._in_flight[claim.account_id] = claim
+        try:
+            return await self._sync(claim)
+        except LeaseLost:
+            log.warning("sync stopped: its lease was lost", extra={
+                "account_id": claim.account_id})
+            return None
+        except asyncio.CancelledError:  # abandoned at stop: free the account if we can
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.leases.release(claim, synced=False),
+                                       RELEASE_ON_ABANDON_S)
+            raise
+        except Exception:  # noqa: BLE001 - stays dirty, retried after the back-off
+            log.exception("sync failed", extra={"account_id": claim.account_id})
+            await self.leases.release(claim, synced=False,
+                                      next_attempt_at=self.clock() + self.retry_base_s)
+            return None
+        finally:
+            self._in_flight.pop(claim.account_id, None)
+
+    async def _sync(self, claim: DirtyAccountClaim) -> SyncOutcome:
+        outcome = await sync_account(self.repo, self.leases, self.adapter_for, claim,
+                                     self.publish, self.owner)
         now = self.clock()
         backoff = min(self.retry_base_s * 2 ** max(outcome.attempts - 1, 0), self.retry_max_s)
-        await self.repo.release(
-            claimed.key, self.owner, claimed.version, synced=outcome.synced,
-            updates=outcome.updates,
+        released = await self.leases.release(
+            claim, synced=outcome.synced, updates=outcome.updates,
             next_attempt_at=None if outcome.synced else now + backoff,
             recheck_at=now + self.delinquent_recheck_s if outcome.status == "delinquent"
             else None)
+        if not released:
+            raise LeaseLost(f"the lease on {claim.account_id} was lost before the release")
         if outcome.status != outcome.previous_status:
             await self.publish("status_change", outcome.account_id, {
                 "Previous-Status": outcome.previous_status, "Status": outcome.status,

@@ -65,7 +65,7 @@ async def test_requests_notices_and_dead_letters_are_counted(service, client, ch
 
     async def counted():
         found = await samples(service)
-        done = (sample(found, "svc_dead_letters_total", reason="invalid_notice")
+        done = (sample(found, "svc_dead_letters_total", reason="no_document_source")
                 and sample(found, "svc_doc_changes_total", type="device", outcome="applied"))
         return found if done else None
 

@@ -38,3 +38,10 @@ async def account_with_plan(repo, plan: dict, devices: int = 0) -> None:
     await repo.assign_plan("a", "p")
     if devices:
         await repo.apply_doc_changes([change("a", device(f"d{n}"), 1) for n in range(devices)])
+
+
+async def tree(repo, *accounts):
+    """accounts: (id, tree, reseller) created in order through their account documents."""
+    for account_id, ancestors, reseller in accounts:
+        await repo.apply_doc_change(change(account_id, account_doc(account_id, ancestors,
+                                                                   reseller), 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from changes import account_doc, change, device, user
+from changes import account_doc, change, device, tree, user
 
 from svc.rating import PlanInvalid
 from svc.store import Forbidden, InvalidInput, MasterAccount, NotAssigned, NotFound
@@ -19,13 +19,6 @@ async def own(repo, account_id):
 
 async def cascade(repo, account_id):
     return (await repo.services(account_id))["quantities"]["cascade"]
-
-
-async def tree(repo, *accounts):
-    """accounts: (id, tree, reseller) created in order through their account documents."""
-    for account_id, ancestors, reseller in accounts:
-        await repo.apply_doc_change(change(account_id, account_doc(account_id, ancestors,
-                                                                   reseller), 1))
 
 
 async def test_a_device_is_counted_and_the_account_marked_dirty(repo):
@@ -219,44 +212,6 @@ async def test_unknown_accounts_and_invalid_plans_change_nothing(repo, store):
         await repo.put_plan("m", "bad", {"plan": {"devices": {"_all": {"rates": {"x": 1}}}}})
     assert await store.get("plans", "m/bad") is None
     assert await store.get("services", "ghost") is None
-
-
-async def test_a_dirty_account_is_leased_to_one_owner_at_a_time(repo, clock):
-    await tree(repo, ("m", [], False), ("a", ["m"], False))
-    await repo.apply_doc_change(change("a", device("d1"), 1))
-    first = await repo.claim_due("replica-1", 10, lease_s=60)
-    assert {v.key for v in first} == {"a", "m"}
-    assert await repo.claim_due("replica-2", 10, lease_s=60) == []
-    clock.now += 61  # an expired lease is due again
-    again = await repo.claim_due("replica-2", 10, lease_s=60)
-    assert {v.key for v in again} == {"a", "m"}
-    leased_a = next(v for v in first if v.key == "a")
-    assert await repo.release("a", "replica-1", leased_a.version, synced=True) is False
-
-
-async def test_release_cleans_only_an_account_unchanged_since_the_claim(repo, clock):
-    await tree(repo, ("m", [], False), ("a", ["m"], False), ("b", ["m"], False))
-    await repo.apply_doc_change(change("a", device("d1"), 1))
-    await repo.apply_doc_change(change("b", device("d2"), 1))
-    claimed = {v.key: v for v in await repo.claim_due("me", 10, lease_s=60)}
-    await repo.apply_doc_change(change("b", device("d3"), 1))  # b changes during its sync
-    for key in ("a", "b"):
-        assert await repo.release(key, "me", claimed[key].version, synced=True,
-                                  updates={"status": "good_standing"})
-    assert (await repo.services("a"))["dirty"] is False
-    assert (await repo.services("b"))["dirty"] is True
-    assert [v.key for v in await repo.claim_due("me", 10, lease_s=60)] == ["b"]
-
-
-async def test_a_failed_sync_stays_dirty_until_its_next_attempt(repo, clock):
-    await tree(repo, ("m", [], False), ("a", ["m"], False))
-    await repo.apply_doc_change(change("a", device("d1"), 1))
-    claimed = {v.key: v for v in await repo.claim_due("me", 10, lease_s=60)}
-    await repo.release("a", "me", claimed["a"].version, synced=False,
-                       next_attempt_at=clock.now + 30)
-    assert "a" not in [v.key for v in await repo.claim_due("me", 10, lease_s=60)]
-    clock.now += 31
-    assert [v.key for v in await repo.claim_due("me", 10, lease_s=60)] == ["a"]
 
 
 async def test_malformed_doc_changes_and_unknown_plans_are_refused(repo, store):

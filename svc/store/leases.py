@@ -1,0 +1,156 @@
+"""Sync leases and delivery records (SPEC §14): who may sync an account now, and what was
+sent to each bookkeeper for each billed snapshot.
+
+A claim carries a fencing token. Every write made under it (a delivery record, the release)
+first checks that the account's lease still holds that token and has not expired, in the same
+unit as the write, so a replica that lost its lease (paused, partitioned, slow) can no longer
+change anything. Leases are renewed while a sync runs; a claim is refused while any unexpired
+lease exists, the claimant's own included.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .abc import DocumentStore, VersionConflict, Versioned
+from .records import Doc, new_services, with_due_time
+from .units import Conflict, run_unit
+
+
+class LeaseLost(Conflict):
+    """The claim's lease expired or passed to another claim: nothing more may be written."""
+
+
+@dataclass(frozen=True)
+class DirtyAccountClaim:
+    account_id: str
+    token: str  # the fencing token of this claim's lease
+    services: Doc  # the services document as claimed
+
+
+def delivery_key(account_id: str, bookkeeper_key: str, snapshot_seq: int) -> str:
+    return f"{account_id}|{bookkeeper_key}|{snapshot_seq}"
+
+
+def _lease_of(doc: Doc) -> dict[str, Any]:
+    return doc.get("lease") or {}
+
+
+class SyncLeases:
+    def __init__(self, store: DocumentStore, *, sync_buffer_s: float = 0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.sync_buffer_s = sync_buffer_s
+        self.clock = clock
+
+    def _leased(self, found: Versioned, owner: str, lease_s: float) -> Versioned:
+        lease = {"owner": owner, "token": uuid.uuid4().hex, "until": self.clock() + lease_s}
+        return Versioned(found.key, found.version, {**found.doc, "lease": lease,
+                                                    "due_at": lease["until"]})
+
+    @staticmethod
+    def _claim(leased: Versioned) -> DirtyAccountClaim:
+        return DirtyAccountClaim(leased.key, _lease_of(leased.doc)["token"], leased.doc)
+
+    async def claim_due(self, owner: str, limit: int, lease_s: float
+                        ) -> list[DirtyAccountClaim]:
+        """Lease up to ``limit`` due accounts: a leased account is not due again until its
+        lease expires, so replicas never sync one account at once."""
+        claims = []
+        for found in await self.store.find_due("services", self.clock(), limit):
+            leased = self._leased(found, owner, lease_s)
+            try:
+                await self.store.put("services", found.key, leased.doc, found.version)
+            except VersionConflict:
+                continue  # another replica claimed or changed it first
+            claims.append(self._claim(leased))
+        return claims
+
+    async def claim_account(self, account_id: str, owner: str, lease_s: float
+                            ) -> DirtyAccountClaim:
+        """Lease one account now (``sync_req``); ``Conflict`` while any lease holds it."""
+        async def work() -> DirtyAccountClaim:
+            found = await self.store.get("services", account_id)
+            if found is None:
+                found = Versioned(account_id, 0, new_services(account_id))
+            if _lease_of(found.doc).get("until", 0) > self.clock():
+                raise Conflict(f"a sync of {account_id} is in progress")
+            leased = self._leased(found, owner, lease_s)
+            await self.store.put("services", account_id, leased.doc, found.version)
+            return self._claim(leased)
+
+        return await run_unit(self.store, work)
+
+    async def _fenced(self, claim: DirtyAccountClaim) -> Versioned:
+        """The services document, if the claim's lease still holds; else ``LeaseLost``."""
+        found = await self.store.get("services", claim.account_id)
+        lease = _lease_of(found.doc) if found else {}
+        if lease.get("token") != claim.token or lease.get("until", 0) <= self.clock():
+            raise LeaseLost(f"the lease on {claim.account_id} was lost")
+        assert found is not None
+        return found
+
+    async def renew(self, claim: DirtyAccountClaim, lease_s: float) -> bool:
+        """Extend the lease of a sync in progress; False once it is lost."""
+        async def work() -> None:
+            found = await self._fenced(claim)
+            until = self.clock() + lease_s
+            await self.store.put("services", claim.account_id, {
+                **found.doc, "lease": {**_lease_of(found.doc), "until": until},
+                "due_at": until}, found.version)
+
+        try:
+            await run_unit(self.store, work)
+        except LeaseLost:
+            return False
+        return True
+
+    async def release(self, claim: DirtyAccountClaim, *, synced: bool,
+                      updates: Doc | None = None, next_attempt_at: float | None = None,
+                      recheck_at: float | None = None) -> bool:
+        """End the lease. The account turns clean only if ``synced`` and it did not change
+        during the sync (then it falls due again at ``recheck_at``, if given); otherwise it
+        stays dirty and falls due after ``next_attempt_at``. False (nothing written) when the
+        lease was lost."""
+        async def work() -> None:
+            found = await self._fenced(claim)
+            doc = {**found.doc, **(updates or {}), "lease": None,
+                   "next_attempt_at": next_attempt_at}
+            unchanged = found.doc.get("change_count") == claim.services.get("change_count")
+            if synced and unchanged:
+                doc.update(dirty=False, due_at=recheck_at)
+            else:
+                doc = with_due_time({**doc, "dirty": True}, self.sync_buffer_s)
+            await self.store.put("services", claim.account_id, doc, found.version)
+
+        try:
+            await run_unit(self.store, work)
+        except LeaseLost:
+            return False
+        return True
+
+    async def delivery(self, claim: DirtyAccountClaim, bookkeeper_key: str,
+                       snapshot_seq: int) -> Doc | None:
+        found = await self.store.get(
+            "deliveries", delivery_key(claim.account_id, bookkeeper_key, snapshot_seq))
+        return found.doc if found else None
+
+    async def record_delivery(self, claim: DirtyAccountClaim, bookkeeper_key: str,
+                              snapshot_seq: int, record: Doc) -> None:
+        """Write the delivery record under the claim's lease (``LeaseLost`` otherwise):
+        before the call (state ``sending``), and with the bookkeeper's answer."""
+        key = delivery_key(claim.account_id, bookkeeper_key, snapshot_seq)
+
+        async def work() -> None:
+            await self._fenced(claim)
+            found = await self.store.get("deliveries", key)
+            await self.store.put("deliveries", key, {
+                "account_id": claim.account_id, "bookkeeper_key": bookkeeper_key,
+                "snapshot_seq": snapshot_seq, "updated_at": self.clock(), **record},
+                found.version if found else 0)
+
+        await run_unit(self.store, work)

@@ -1,0 +1,31 @@
+"""A unit of work: one transaction, run again from the start while a compare-and-set loses."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
+
+from .abc import DocumentStore, StoreError, VersionConflict
+
+T = TypeVar("T")
+
+
+class Conflict(StoreError):
+    reason = "conflict"
+
+
+async def run_unit(store: DocumentStore, work: Callable[[], Awaitable[T]],
+                   attempts: int = 100) -> T:
+    retrying = AsyncRetrying(retry=retry_if_exception_type(VersionConflict),
+                             stop=stop_after_attempt(attempts),
+                             wait=wait_random(0, 0.005), reraise=True)
+    try:
+        async for attempt in retrying:
+            with attempt:
+                async with store.transaction():
+                    return await work()
+    except VersionConflict as error:
+        raise Conflict(str(error)) from None
+    raise AssertionError("unreachable")
