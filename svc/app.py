@@ -33,7 +33,6 @@ from .store import DocumentStore, Repository, store_from_url
 from .sync.loop import SyncLoop
 
 log = logging.getLogger("svc")
-DRAIN_TIMEOUT_S = 20.0  # in-flight requests and syncs get this long after consuming stops
 READINESS_PROBE_TIMEOUT_S = 2.0
 
 
@@ -138,6 +137,7 @@ class Service:
         return SyncLoop(self.repo, self.bookkeepers.adapter_for, publisher.event,
                         owner=settings.node, batch=settings.sync_batch,
                         lease_s=settings.sync_lease_s, retry_base_s=settings.sync_retry_base_s,
+                        concurrency=settings.sync_concurrency,
                         retry_max_s=settings.sync_retry_max_s,
                         delinquent_recheck_s=settings.delinquent_recheck_s)
 
@@ -202,9 +202,9 @@ class Service:
         # safe), so a bookkeeper that never answers cannot hold the stop (SPEC §14)
         draining = []
         if self.rpc is not None:
-            draining.append(asyncio.wait_for(self.rpc.drain(), DRAIN_TIMEOUT_S))
+            draining.append(asyncio.wait_for(self.rpc.drain(), self.settings.drain_timeout_s))
         if self.sync is not None:
-            draining.append(self.sync.abandon(DRAIN_TIMEOUT_S))
+            draining.append(self.sync.abandon(self.settings.drain_timeout_s))
         await asyncio.gather(*draining, return_exceptions=True)
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)

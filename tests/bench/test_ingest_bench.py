@@ -10,16 +10,13 @@ dead-lettered. N = 20,000 at full size, 1,000 at smoke size. Target: >= 1,000 no
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Any
 
-import aio_pika
+from queue_drain import drain
 
 from svc.amqp import topology
 from svc.amqp.kazoo_notices import doc_change
-from svc.app import Service
 from svc.jsonio import dumps
 from svc.settings import Settings
 
@@ -33,11 +30,6 @@ def notice(doc: dict[str, Any], account_id: str) -> tuple[str, bytes]:
     """A Kazoo doc_edited notice that includes its ``Doc``, as bytes ready to publish."""
     routing_key, body = doc_change(doc, account_id)
     return routing_key, dumps(body)
-
-
-async def depth(channel: aio_pika.abc.AbstractChannel, name: str) -> int:
-    queue = await channel.declare_queue(name, passive=True)
-    return queue.declaration_result.message_count
 
 
 async def test_ingest_rate(full_size, amqp_url, tmp_path):
@@ -54,49 +46,7 @@ async def test_ingest_rate(full_size, amqp_url, tmp_path):
     expected = {account_id: len(range(n, count, ACCOUNTS))
                 for n, account_id in enumerate(accounts)}
 
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel(on_return_raises=True)  # confirmed and routed
-        exchanges = await topology.declare_exchanges(channel)
-        await topology.declare_dead_letters(channel)
-        await topology.declare_doc_changes_queue(channel, settings.delivery_limit)
-        configuration = exchanges["configuration"]
-        began = time.perf_counter()
-        async with asyncio.timeout(300):
-            for start in range(0, len(prefill), 500):
-                await asyncio.gather(*(
-                    configuration.publish(aio_pika.Message(body, content_type="application/json"),
-                                          routing_key=routing_key, mandatory=True)
-                    for routing_key, body in prefill[start:start + 500]))
-        published = len(prefill) / (time.perf_counter() - began)
-        assert await depth(channel, topology.DOC_CHANGES_QUEUE) == len(prefill)
-
-        service = Service(settings)
-        started = time.perf_counter()
-        await service.start()
-        try:
-            deadline = started + max(120.0, count / 100)
-            while True:  # the master's cascade sums every account's devices
-                services = await service.repo.services(master)
-                cascade = services["quantities"]["cascade"] if services else {}
-                counted = cascade.get("devices", {}).get("sip_device", 0)
-                if counted >= count:
-                    break
-                assert time.perf_counter() < deadline, f"{counted} of {count} counted in time"
-                await asyncio.sleep(0.02)
-            elapsed = time.perf_counter() - started
-            assert counted == count, f"counted {counted}, published {count}"
-            for account_id, devices in expected.items():
-                own = (await service.repo.services(account_id))["quantities"]["account"]
-                assert own == {"devices": {"sip_device": devices}}, (account_id, own)
-        finally:
-            await service.stop()
-        # stopped: whatever was delivered and not acked is back in the queue
-        assert await depth(channel, topology.DOC_CHANGES_QUEUE) == 0
-        assert await depth(channel, topology.DEAD_LETTER_QUEUE) == 0
-    finally:
-        await connection.close()
-
+    elapsed, published = await drain(amqp_url, settings, prefill, master, expected)
     rate = count / elapsed
     print(f"\ningest: {count:,} device notices (+{len(prefill) - count} accounts) pre-filled "
           f"into {topology.DOC_CHANGES_QUEUE}, drained and applied to SQLite in "

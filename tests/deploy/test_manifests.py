@@ -195,7 +195,9 @@ def test_hardened_pod_and_container():
 
 
 def test_grace_period_covers_pre_stop_and_drain():
-    from svc.app import DRAIN_TIMEOUT_S
+    from svc.settings import Settings
+
+    DRAIN_TIMEOUT_S = Settings().drain_timeout_s
 
     pod = by_kind("Deployment")["spec"]["template"]["spec"]
     command = container()["lifecycle"]["preStop"]["exec"]["command"]
