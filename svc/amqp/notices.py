@@ -1,6 +1,8 @@
-"""The doc-change consumer (SPEC §6, §13): micro-batches deliveries into store
+"""The doc-change consumer (SPEC §6, §13, §14): micro-batches deliveries into store
 transactions, completes notices without ``Doc`` from the document source (one read per
-database per batch), acks after the write, and dead-letters poison with its reason.
+database per batch), acks after the write, and dead-letters poison with its reason. While the
+document source or the store cannot answer, the notices wait unacked for it with back-off:
+only a notice that can never be applied is dead-lettered.
 
 What a notice means is decided in ``svc.ingest``; this module only moves deliveries.
 """
@@ -21,7 +23,7 @@ from ..jsonio import loads
 from ..quantities import NumberClassifier
 from ..rating import PlanInvalid
 from ..sources import DocumentSource, SourceUnavailable
-from ..store import DocChange, Repository, StoreError, StoreUnavailable
+from ..store import AppliedChange, Conflict, DocChange, Repository, StoreUnavailable
 from .publisher import Publisher
 
 log = logging.getLogger("svc.notices")
@@ -29,6 +31,10 @@ Pending = tuple[AbstractIncomingMessage, Notice]
 LAG_RETRIES = 5  # then the notice goes back to the queue (a replica far behind)
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 10.0
+# What the store raises when the same write may succeed later: unreachable, busy or locked
+# (the adapters classify their errors as StoreUnavailable), or a unit that kept losing its
+# compare-and-set to other writers. The notice is not at fault: it waits, never poison.
+TRANSIENT_STORE_ERRORS = (StoreUnavailable, Conflict)
 
 
 class NoticeConsumer:
@@ -53,6 +59,11 @@ class NoticeConsumer:
         # while the source is down, notices that need it wait here (unacked) for one probe
         self._waiting: list[Pending] = []
         self._probe: asyncio.Task[None] | None = None
+        # while the store cannot take writes, notices wait here (unacked) for one retry of
+        # the store, with back-off; delivery limits are only for notices that fail to apply
+        self._held: list[Pending] = []
+        self._store_retry: asyncio.TimerHandle | None = None
+        self._store_delay_s = RETRY_BASE_S
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -111,7 +122,8 @@ class NoticeConsumer:
 
     async def flush(self) -> None:
         """Write everything pending, after the batch being written and acked (at stop).
-        Notices waiting to be read again are left unacked: the broker redelivers them."""
+        Notices waiting to be read again, or waiting for the store, are left unacked: the
+        broker redelivers them."""
         for handle in self._retries:
             handle.cancel()
         self._retries.clear()
@@ -120,6 +132,8 @@ class NoticeConsumer:
         await self._flush_batch()  # takes the lock: waits for a batch in progress
         while self._pending:
             await self._flush_batch()
+        if self._store_retry is not None:
+            self._store_retry.cancel()
 
     async def _completed(self, batch: list[Pending]) -> list[Pending]:
         """The batch with every notice complete; what cannot be completed now is set to
@@ -184,7 +198,11 @@ class NoticeConsumer:
             del self._pending[:self.batch]
             if not batch:
                 return
-            changes_of: list[tuple[AbstractIncomingMessage, DocChange]] = []
+            if self._store_retry is not None:  # known not to take writes: wait with the rest
+                self._held.extend(batch)
+                return
+            plans: list[tuple[Pending, PlanWrite]] = []
+            changes: list[tuple[Pending, DocChange]] = []
             for message, notice in await self._completed(batch):
                 try:
                     change = document_change(notice, self.classifiers)
@@ -192,21 +210,59 @@ class NoticeConsumer:
                     await self._dead_letter(message, str(error), "invalid_notice")
                     continue
                 if isinstance(change, PlanWrite):
-                    await self._write_plan(message, change)
+                    plans.append(((message, notice), change))
                 else:
-                    changes_of.append((message, change))
-            await self._apply(changes_of)
+                    changes.append(((message, notice), change))
+            for index, ((message, _), write) in enumerate(plans):
+                try:
+                    await self._write_plan(message, write)
+                except TRANSIENT_STORE_ERRORS as error:
+                    self._wait_for_store([item for item, _ in plans[index:] + changes], error)
+                    return
+            await self._apply(changes)
+            if self._store_retry is None:
+                self._store_delay_s = RETRY_BASE_S  # the store took the batch
 
-    async def _apply(self, batch: list[tuple[AbstractIncomingMessage, DocChange]]) -> None:
+    def _wait_for_store(self, items: list[Pending], error: Exception) -> None:
+        """Hold ``items`` unacked until one retry after the back-off (a nack would count
+        toward the queue's delivery limit, and then dead-letter them); the batches that come
+        meanwhile wait with them."""
+        self._held.extend(items)
+        if self._store_retry is not None:
+            return
+        log.warning("store cannot take writes, %d notices wait %.1f s for it: %s",
+                    len(self._held), self._store_delay_s, error)
+        self._store_retry = asyncio.get_running_loop().call_later(self._store_delay_s,
+                                                                  self._retry_store)
+        self._store_delay_s = min(self._store_delay_s * 2, RETRY_MAX_S)
+
+    def _retry_store(self) -> None:
+        """The held notices go back into the batches: the first one written tries the store
+        again, and waits with the others if it still cannot take it."""
+        self._store_retry = None
+        held, self._held = self._held, []
+        self._enqueue(held)
+
+    async def _apply(self, batch: list[tuple[Pending, DocChange]]) -> None:
         if not batch:
             return
         try:
             results = await self.repo.apply_doc_changes([change for _, change in batch])
+        except TRANSIENT_STORE_ERRORS as error:
+            self._wait_for_store([item for item, _ in batch], error)
+            return
         except Exception:  # noqa: BLE001
             # one bad change must not sink the others: apply them one by one
-            results = [await self._apply_one(message, change) for message, change in batch]
+            results = []
+            for index, ((message, _), change) in enumerate(batch):
+                try:
+                    results.append(await self._apply_one(message, change))
+                except TRANSIENT_STORE_ERRORS as error:
+                    self._wait_for_store([item for item, _ in batch[index:]], error)
+                    batch = batch[:index]
+                    break
         changes, lost = [], 0
-        for (message, change), result in zip(batch, results, strict=True):
+        for ((message, _), change), result in zip(batch, results, strict=True):
             if result is None:
                 continue
             changes.extend(result.changes)
@@ -232,11 +288,13 @@ class NoticeConsumer:
             return False
         return True
 
-    async def _apply_one(self, message: AbstractIncomingMessage, change: DocChange) -> Any:
+    async def _apply_one(self, message: AbstractIncomingMessage,
+                         change: DocChange) -> AppliedChange | None:
+        """``None``: dead-lettered. What the store cannot take now is raised."""
         try:
             return await self.repo.apply_doc_change(change)
-        except StoreUnavailable:
-            await message.nack(requeue=True)  # counted toward the delivery limit
+        except TRANSIENT_STORE_ERRORS:
+            raise
         except Exception as error:  # noqa: BLE001 - poison, whatever its kind
             log.exception("notice failed")
             await self._dead_letter(message, f"{type(error).__name__}: {error}",
@@ -244,20 +302,22 @@ class NoticeConsumer:
         return None
 
     async def _write_plan(self, message: AbstractIncomingMessage, write: PlanWrite) -> None:
+        """Through the revision ledger. What the store cannot take now is raised."""
         try:
-            if write.doc is None:
-                await self.repo.delete_plan(write.vendor_id, write.plan_id)
-            else:
-                await self.repo.put_plan(write.vendor_id, write.plan_id, write.doc)
-        except PlanInvalid as error:
+            result = await self.repo.apply_plan_change(write.vendor_id, write.plan_id,
+                                                       write.rev, write.doc)
+        except PlanInvalid as error:  # refused before the ledger moved
             await self._dead_letter(message, f"invalid service plan: {error}", "invalid_plan")
             return
-        except StoreError as error:
-            if error.reason != "plan_not_found":
-                await self._dead_letter(message, str(error), "plan_rejected")
-                return
-        self._count("service_plan", "applied")
-        await message.ack()
+        except TRANSIENT_STORE_ERRORS:
+            raise
+        except Exception as error:  # noqa: BLE001 - poison, whatever its kind
+            log.exception("service plan notice failed")
+            await self._dead_letter(message, f"{type(error).__name__}: {error}",
+                                    "apply_failed")
+            return
+        self._count("service_plan", result.outcome)
+        await self._ack(message)
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str,
                            code: str) -> None:

@@ -119,28 +119,34 @@ class Importer:
     async def _account(self, account_id: str, report: ImportReport) -> list[QuantityChange]:
         database = account_database(account_id)
         changes: list[DocChange] = []
+        listed: set[str] = set()
         async for page in self.source.pages(database, self.page_size):
             report.documents += len(page)
             for doc in page:
                 notice = _notice(account_id, database, doc)
                 if notice is None:
                     continue
+                listed.add(notice.doc_id)
                 change = document_change(notice, self.classifiers)
                 if isinstance(change, PlanWrite):
                     await self._write_plan(change)
                 else:
                     changes.append(change)
-        changes += await self._deleted_since(account_id, database, changes)
+        for deletion in await self._deleted_since(account_id, database, listed):
+            if deletion.doc_type == "service_plan":  # the plan goes with its ledger entry
+                await self._write_plan(PlanWrite(account_id, deletion.doc_id, deletion.rev,
+                                                 None))
+            else:
+                changes.append(deletion)
         return await self.repo.rebuild_ledger(account_id, changes)
 
     async def _deleted_since(self, account_id: str, database: str,
-                             listed: list[DocChange]) -> list[DocChange]:
-        """Deletions for what the ledger counts and the source no longer lists: at the
-        tombstone's revision, or just above the counted one when the source has none."""
-        seen = {change.doc_id for change in listed}
+                             listed: set[str]) -> list[DocChange]:
+        """Deletions for what the ledger has live and the source no longer lists: at the
+        tombstone's revision, or just above the ledger's one when the source has none."""
         counted = {doc_id: entry
                    for doc_id, entry in (await self.repo.counted_documents(account_id)).items()
-                   if doc_id not in seen and entry["type"] != "account"}
+                   if doc_id not in listed and entry["type"] != "account"}
         if not counted:
             return []
         fetched = await self.source.fetch(database, counted)
@@ -154,9 +160,10 @@ class Importer:
         return deletions
 
     async def _write_plan(self, write: PlanWrite) -> None:
-        if write.doc is None:
-            return
-        await self.repo.put_plan(write.vendor_id, write.plan_id, write.doc)
+        """By the revision rule, as a notice's: a plan already at its revision is neither
+        written again nor dirties its accounts."""
+        await self.repo.apply_plan_change(write.vendor_id, write.plan_id, write.rev,
+                                          write.doc)
 
     async def _ancestors_too(self, accounts: Iterable[str]) -> list[str]:
         ids: list[str] = []

@@ -51,8 +51,12 @@ class Notice:
 
 @dataclass(frozen=True)
 class PlanWrite:
+    """A service plan's change: stored under its vendor, ordered by the same revision ledger
+    as every other document."""
+
     vendor_id: str
     plan_id: str
+    rev: int | None
     doc: Doc | None  # None: deleted
 
 
@@ -121,7 +125,7 @@ def document_change(notice: Notice, classifiers: tuple[NumberClassifier, ...]
     assert not notice.needs_document
     doc = {} if notice.deleted else notice.doc or {}
     if notice.doc_type == "service_plan":
-        return PlanWrite(notice.account_id, notice.doc_id,
+        return PlanWrite(notice.account_id, notice.doc_id, notice.rev,
                          None if notice.deleted else {**doc, "_id": notice.doc_id})
     fields = None
     if notice.doc_type == "account" and not notice.deleted:

@@ -73,6 +73,13 @@ class StoreUnavailable(StoreError):
     reason = "store_unavailable"
 
 
+class StoreBusy(StoreUnavailable):
+    """The store is up but cannot take the unit now: another writer held its lock past the
+    wait, the server is stepping down, or a time limit or write concern was not met. Adapters
+    raise it for exactly such errors, so that a caller retries the same unit later rather
+    than blame its input."""
+
+
 class DocumentStore(ABC):
     """Versioned JSON documents by (collection, key). Versions start at 1 on insert."""
 

@@ -23,7 +23,13 @@ from pymongo import AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    PyMongoError,
+    WTimeoutError,
+)
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -37,6 +43,7 @@ from .abc import (
     Doc,
     DocumentStore,
     Ref,
+    StoreBusy,
     StoreUnavailable,
     VersionConflict,
     Versioned,
@@ -58,17 +65,25 @@ class _Tx:
 
 @contextmanager
 def _translated() -> Iterator[None]:
-    """PyMongo's errors as the port's. A network error wins over its transient label: with
-    the server gone, re-running the unit would only fail again after the selection timeout."""
+    """PyMongo's errors as the port's; what may succeed later is ``StoreUnavailable``, never
+    an error of the caller's input. A network error wins over its transient label: with the
+    server gone, re-running the unit at once would only fail again after the selection
+    timeout."""
     try:
         yield
-    except ConnectionFailure as exc:  # includes ServerSelectionTimeoutError and NotPrimaryError
+    except ConnectionFailure as exc:  # AutoReconnect, NotPrimaryError, ServerSelectionTimeout…
         raise StoreUnavailable(f"MongoDB unreachable: {exc}") from exc
     except PyMongoError as exc:
         if exc.has_error_label("TransientTransactionError"):  # e.g. a write conflict
+            # the unit runs again at once; one that keeps failing ends as the repository's
+            # Conflict, which the doc-change consumer retries later too
             raise VersionConflict(f"MongoDB transaction must be retried: {exc}") from exc
         if exc.has_error_label("UnknownTransactionCommitResult"):
             raise StoreUnavailable(f"MongoDB commit outcome unknown: {exc}") from exc
+        # a primary stepping down or shutting down, a time limit or write concern not met
+        if exc.has_error_label("RetryableWriteError") or isinstance(
+                exc, (ExecutionTimeout, WTimeoutError)):
+            raise StoreBusy(f"MongoDB busy: {exc}") from exc
         raise
 
 

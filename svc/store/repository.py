@@ -390,18 +390,11 @@ class Repository:
         load_plan(doc)  # refuses an invalid plan before anything is written
 
         async def work() -> Versioned:
-            key = plan_key(vendor_id, plan_id)
-            found = await self.store.get("plans", key)
+            found = await self.store.get("plans", plan_key(vendor_id, plan_id))
             version = found.version if found else 0
             if expected_version is not None and expected_version != version:
                 raise Conflict(f"plan {plan_id} is at version {version}, not {expected_version}")
-            record = {"id": plan_id, "vendor_id": vendor_id, "name": doc.get("name"),
-                      "description": doc.get("description"), "category": doc.get("category"),
-                      "doc": doc}
-            new_version = await self.store.put("plans", key, record, version)
-            for account_id in await self.store.find_keys("services", "plan_keys", key):
-                await self._touch(account_id)
-            return Versioned(key, new_version, record)
+            return await self._store_plan(found, vendor_id, plan_id, doc)
 
         return await self._unit(work)
 
@@ -413,13 +406,54 @@ class Repository:
 
     async def delete_plan(self, vendor_id: str, plan_id: str) -> None:
         async def work() -> None:
-            found = await self.get_plan(vendor_id, plan_id)
-            await self.store.put("plans", found.key, {**found.doc, "deleted": True},
-                                 found.version)
-            for account_id in await self.store.find_keys("services", "plan_keys", found.key):
-                await self._touch(account_id)
+            await self._store_plan_deletion(await self.get_plan(vendor_id, plan_id))
 
         await self._unit(work)
+
+    async def apply_plan_change(self, vendor_id: str, plan_id: str, rev: int | None,
+                                doc: Doc | None) -> AppliedChange:
+        """A ``service_plan`` document's change (a notice, an import; ``doc`` ``None``:
+        deleted), ordered by the revision ledger as every other document is (SPEC §14): an
+        older or repeated revision is ignored and dirties nothing, a delete leaves a
+        tombstone, and the plan is written in the same unit as its ledger entry. An invalid
+        plan raises ``PlanInvalid`` before the ledger moves, so a later valid revision of any
+        number still applies."""
+        if doc is not None:
+            load_plan(doc)
+
+        async def work() -> AppliedChange:
+            # the ledger's own rule, for a document that counts nothing
+            ledger = await self._apply(DocChange(vendor_id, plan_id, "service_plan", rev,
+                                                 deleted=doc is None))
+            if ledger.outcome == "ignored":
+                return ledger
+            found = await self.store.get("plans", plan_key(vendor_id, plan_id))
+            if doc is not None:
+                await self._store_plan(found, vendor_id, plan_id, doc)
+            elif found is not None and not found.doc.get("deleted"):
+                await self._store_plan_deletion(found)
+            return ledger
+
+        return await self._unit(work)
+
+    async def _store_plan(self, found: Versioned | None, vendor_id: str, plan_id: str,
+                          doc: Doc) -> Versioned:
+        key = plan_key(vendor_id, plan_id)
+        record = {"id": plan_id, "vendor_id": vendor_id, "name": doc.get("name"),
+                  "description": doc.get("description"), "category": doc.get("category"),
+                  "doc": doc}
+        version = await self.store.put("plans", key, record, found.version if found else 0)
+        await self._touch_accounts_of_plan(key)
+        return Versioned(key, version, record)
+
+    async def _store_plan_deletion(self, found: Versioned) -> None:
+        await self.store.put("plans", found.key, {**found.doc, "deleted": True}, found.version)
+        await self._touch_accounts_of_plan(found.key)
+
+    async def _touch_accounts_of_plan(self, key: str) -> None:
+        """Every account the plan is assigned to is billed anew (SPEC §12)."""
+        for account_id in await self.store.find_keys("services", "plan_keys", key):
+            await self._touch(account_id)
 
     async def list_plans(self, vendor_id: str) -> list[Versioned]:
         keys = await self.store.find_keys("plans", "vendor_id", vendor_id)

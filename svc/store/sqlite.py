@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import contextvars
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from .abc import (
     Doc,
     DocumentStore,
     Ref,
+    StoreBusy,
     VersionConflict,
     Versioned,
     due_of,
@@ -67,6 +68,21 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     """,
 )
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """SQLite's busy and locked errors as the port's ``StoreBusy``: another connection (another
+    process on the same file) held the write lock longer than ``busy_timeout``, which says
+    nothing about the unit, so it may succeed later. Every other error propagates as it is."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        # extended codes (SQLITE_BUSY_SNAPSHOT, …) keep the primary code in their low byte
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise StoreBusy(f"SQLite {exc}") from exc
+        raise
 
 
 def versions_query(keys: int) -> str:
@@ -149,13 +165,17 @@ class SQLiteStore(DocumentStore):
         async with self._lock:
             token = self._in_transaction.set(True)
             try:
-                await self.db.execute("BEGIN IMMEDIATE")
+                with _translated():
+                    await self.db.execute("BEGIN IMMEDIATE")
                 try:
                     yield
+                    with _translated():
+                        await self.db.commit()
                 except BaseException:
+                    # a commit that failed busy leaves the transaction open: the next unit
+                    # could not begin on this connection
                     await self.db.rollback()
                     raise
-                await self.db.commit()
             finally:
                 self._in_transaction.reset(token)
 
@@ -163,7 +183,8 @@ class SQLiteStore(DocumentStore):
         # one statement is atomic on its own: a read needs no BEGIN/COMMIT round trips
         # a unit must see its own writes; any other read takes the read-only connection
         db = self.db if self._in_transaction.get() else self._reads
-        return list(await db.execute_fetchall(sql, params))
+        with _translated():
+            return list(await db.execute_fetchall(sql, params))
 
     async def _get(self, collection: str, key: str) -> Versioned | None:
         rows = await self._rows("SELECT version, doc FROM docs WHERE coll = ? AND key = ?",
@@ -223,18 +244,20 @@ class SQLiteStore(DocumentStore):
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
         """One statement, its triggers included, is atomic: no BEGIN/COMMIT of its own."""
-        if self._in_transaction.get():
-            return (await self.db.execute(sql, params)).rowcount
-        async with self._lock:
-            return (await self.db.execute(sql, params)).rowcount
+        with _translated():
+            if self._in_transaction.get():
+                return (await self.db.execute(sql, params)).rowcount
+            async with self._lock:
+                return (await self.db.execute(sql, params)).rowcount
 
     async def put_many(self, collection: str, docs: Sequence[tuple[str, Doc]]) -> None:
         async with self.transaction():
-            await self.db.executemany(
-                "INSERT INTO docs (coll, key, version, doc, due_at) VALUES (?, ?, 1, ?, ?)"
-                " ON CONFLICT (coll, key) DO UPDATE SET version = version + 1,"
-                " doc = excluded.doc, due_at = excluded.due_at",
-                [(collection, key, dumps(doc).decode(), due_of(doc)) for key, doc in docs])
+            with _translated():
+                await self.db.executemany(
+                    "INSERT INTO docs (coll, key, version, doc, due_at) VALUES (?, ?, 1, ?, ?)"
+                    " ON CONFLICT (coll, key) DO UPDATE SET version = version + 1,"
+                    " doc = excluded.doc, due_at = excluded.due_at",
+                    [(collection, key, dumps(doc).decode(), due_of(doc)) for key, doc in docs])
 
     async def _find_keys(self, collection: str, field: str, value: Any) -> list[str]:
         rows = await self._rows(
