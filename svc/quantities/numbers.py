@@ -32,7 +32,7 @@ def _classifier(name: str, pattern: str) -> NumberClassifier:
 DEFAULT_CLASSIFIERS: tuple[NumberClassifier, ...] = (
     _classifier("tollfree_us", r"^\+1((?:800|88\d|877|866|855|844|833|822)\d{7})$"),
     _classifier("toll_us", r"^\+1(900\d{7})$"),
-    _classifier("emergency", r"^(911|922|933|833|811|711|999)$"),
+    _classifier("emergency", r"^(911|922|933|988|833|811|711|999)$"),  # 988: US crisis line
     _classifier(
         "caribbean",
         r"^\+?1((?:684|264|268|242|246|441|284|345|767|809|829|849|473|671|876|664|670|787"

@@ -80,7 +80,7 @@ def _difference(current: RatedItem, proposed: RatedItem) -> Json:
 
 def _never_billed(item: RatedItem) -> RatedItem:
     """What a newly appearing item is compared with: the same item billing nothing."""
-    return item._replace(billable=0, single_rate=ZERO, cumulative_quantity=0,
+    return item._replace(billable=0, charge=ZERO, single_rate=ZERO, cumulative_quantity=0,
                          cumulative_rate=ZERO)
 
 

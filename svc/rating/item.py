@@ -2,6 +2,10 @@
 
 A merged item plan is first compiled into an ``ItemPlan`` (fields read once, tiers sorted),
 which the merge cache keeps; rating is then plain exact arithmetic on it.
+
+One svc extension: an item with ``"tiers_mode": "graduated"`` prices its ``rates`` table
+graduated (each unit at its own tier's rate, as Stripe and Lago do) instead of KAZOO's volume
+tiers; everything else about the item follows KAZOO.
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ def compile_tiers(table: Json | None) -> Tiers:
     return tuple((k, table.get(str(k))) for k in sorted(int(key) for key in table))
 
 
+def compile_graduated_tiers(table: Json | None) -> Tiers:
+    """Thresholds ascending, each with its own price: svc's graduated mode has no KAZOO
+    spelling quirk to keep."""
+    return tuple(sorted((int(key), price) for key, price in (table or {}).items()))
+
+
 def tier_rate(tiers: Tiers, quantity: int) -> Decimal | None:
     """The price of the smallest threshold K with quantity <= K; the price applies to all
     units, not graduated (ref §2.5)."""
@@ -43,6 +53,20 @@ def tier_rate(tiers: Tiers, quantity: int) -> Decimal | None:
         if quantity <= threshold:
             return price
     return None
+
+
+def graduated_charge(tiers: Tiers, above: Decimal, billable: int) -> Decimal:
+    """Each unit at the rate of its own tier: units up to the first threshold at its price,
+    the next ones up to the second threshold at that one's, and so on; units above the top
+    threshold at ``above`` (the plan's ``rate``, 0 without one, as in volume mode)."""
+    charge, priced = ZERO, 0
+    for threshold, price in tiers:
+        if billable <= priced:
+            return charge
+        if threshold > priced:
+            charge += (min(billable, threshold) - priced) * price
+            priced = threshold
+    return charge + max(billable - priced, 0) * above
 
 
 class Discount(NamedTuple):
@@ -68,6 +92,7 @@ class ItemPlan(NamedTuple):
     lookup: tuple[str, ...]  # quantity names: the key, and for ui_apps its app_id
     rate: Decimal
     rates: Tiers
+    graduated: bool
     flat_rates: Tiers
     flat_rate: Decimal
     minimum: int
@@ -88,6 +113,8 @@ def compile_item(category: str, key: str, plan: Json) -> ItemPlan:
         lookup = (key, plan["app_id"])  # ui_apps items also match by app id (SPEC §12)
     discounts = plan.get("discounts") or {}
     prorate = plan.get("prorate") or {}
+    # without a table every unit bills at `rate` in either mode: keep the volume arithmetic
+    graduated = plan.get("tiers_mode") == "graduated" and bool(plan.get("rates"))
     return ItemPlan(
         category=category,
         key=key,
@@ -95,7 +122,8 @@ def compile_item(category: str, key: str, plan: Json) -> ItemPlan:
         name=plan.get("name", category if key == ALL_ITEMS else f"{category}/{reported}"),
         lookup=lookup,
         rate=plan.get("rate", ZERO),
-        rates=compile_tiers(plan.get("rates")),
+        rates=(compile_graduated_tiers if graduated else compile_tiers)(plan.get("rates")),
+        graduated=graduated,
         flat_rates=compile_tiers(plan.get("flat_rates")),
         flat_rate=plan.get("flat_rate", ZERO),
         minimum=plan.get("minimum", 0),
@@ -118,6 +146,7 @@ class RatedItem(NamedTuple):
     quantity: int
     billable: int
     rate: Decimal
+    charge: Decimal  # before discounts: billable × rate, or the graduated sum over tiers
     minimum: int
     maximum: int
     activation_charge: Decimal
@@ -137,7 +166,7 @@ class RatedItem(NamedTuple):
 
     @property
     def total(self) -> Decimal:
-        return self.billable * self.rate - self.discount_total
+        return self.charge - self.discount_total
 
     def as_json(self) -> Json:
         """KAZOO's public item JSON: zero/empty sub-fields omitted (ref §2.9)."""
@@ -211,15 +240,20 @@ def billable_quantity(plan: ItemPlan, quantity: int) -> int:
     return min(quantity, maximum)
 
 
-def billing_rate(plan: ItemPlan, billable: int) -> tuple[int, Decimal]:
-    """ref §2.4: the first rule that applies wins; flat prices bill one unit."""
+def billing_rate(plan: ItemPlan, billable: int) -> tuple[int, Decimal, Decimal]:
+    """ref §2.4: the first rule that applies wins; flat prices bill one unit. Returns the
+    billable units, the rate shown and the charge before discounts. A graduated item shows
+    the rate of the tier its last unit falls in, the rate volume mode would bill them all at."""
     flat = tier_rate(plan.flat_rates, billable)
     if flat is not None:
-        return 1, flat
+        return 1, flat, flat
     if plan.flat_rate > 0:
-        return 1, plan.flat_rate
+        return 1, plan.flat_rate, plan.flat_rate
     tiered = tier_rate(plan.rates, billable)
-    return billable, plan.rate if tiered is None else tiered
+    rate = plan.rate if tiered is None else tiered
+    if plan.graduated:
+        return billable, rate, graduated_charge(plan.rates, plan.rate, billable)
+    return billable, rate, billable * rate
 
 
 def _applies(discount: Discount | None, plan: ItemPlan, billable: int) -> bool:
@@ -229,7 +263,7 @@ def _applies(discount: Discount | None, plan: ItemPlan, billable: int) -> bool:
 
 def rate_item(plan: ItemPlan, quantities: Quantities) -> RatedItem:
     quantity = item_quantity(plan, quantities)
-    billable, rate = billing_rate(plan, billable_quantity(plan, quantity))
+    billable, rate, charge = billing_rate(plan, billable_quantity(plan, quantity))
     single_rate = cumulative_rate = ZERO
     cumulative_quantity = 0
     if _applies(plan.single, plan, billable):
@@ -242,7 +276,7 @@ def rate_item(plan: ItemPlan, quantities: Quantities) -> RatedItem:
         if cumulative_rate is None:
             cumulative_rate = plan.rate if cumulative.rate is None else cumulative.rate
     return RatedItem(
-        plan.category, plan.key, plan.reported, plan.name, quantity, billable, rate,
+        plan.category, plan.key, plan.reported, plan.name, quantity, billable, rate, charge,
         plan.minimum, quantity if plan.maximum is None else plan.maximum,
         plan.activation_charge, single_rate, cumulative_quantity, cumulative_rate,
         plan.prorate,

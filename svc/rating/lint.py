@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
+from .item import ZERO, compile_tiers, tier_rate
 from .jsonmerge import Json
 from .plan import Violation, key_path, load_plan
 
@@ -32,8 +34,35 @@ def _warnings(plan: Json, root: str) -> Iterator[Violation]:
             yield from _item_warnings(item_plan, key_path(category_path, item))
 
 
+def _cliffs(item_plan: Json, path: str) -> Iterator[Violation]:
+    """Volume tiers bill every unit at the rate of the tier the quantity reaches (ref §2.5),
+    so one more unit past a threshold can lower the total; graduated tiers never do."""
+    table, fallback = item_plan["rates"], item_plan.get("rate")
+    tiers = compile_tiers(table)
+
+    def charge(units: int) -> Decimal:
+        price = tier_rate(tiers, units)
+        return units * (price if price is not None else fallback or ZERO)
+
+    top = max(int(key) for key in table)
+    for key in table:
+        threshold = int(key)
+        if threshold == top and fallback is None:
+            continue  # warned above: the units past the top tier bill at 0
+        before, after = charge(threshold), charge(threshold + 1)
+        if after < before:
+            yield Violation(
+                key_path(path, key, bracket=True),
+                f"volume tiers: the total drops from {before} at {threshold} units to {after} "
+                f'at {threshold + 1}; "tiers_mode": "graduated" bills each unit at its own '
+                "tier's rate, so the total never drops",
+            )
+
+
 def _item_warnings(item_plan: Json, path: str) -> Iterator[Violation]:
-    for table in ("rates", "flat_rates"):
+    graduated = item_plan.get("tiers_mode") == "graduated"
+    # graduated tiers read each key as written; only KAZOO's lookups fall through
+    for table in ("flat_rates",) if graduated else ("rates", "flat_rates"):
         for key in item_plan.get(table) or {}:
             if str(int(key)) != key:
                 yield Violation(
@@ -44,6 +73,8 @@ def _item_warnings(item_plan: Json, path: str) -> Iterator[Violation]:
     if item_plan.get("rates") and "rate" not in item_plan:
         yield Violation(key_path(path, "rates"),
                         "tiers without a fallback rate: units above the top tier bill at 0")
+    if item_plan.get("rates") and not graduated:
+        yield from _cliffs(item_plan, key_path(path, "rates"))
     discounts = item_plan.get("discounts")
     if discounts is None:
         return

@@ -1,8 +1,8 @@
 """From the plans assigned to an account to one merged plan per bookkeeper (ref §3).
 
-Order of operations follows KAZOO 4.3 as executed (ref §3.7): empty objects vanish when a plan
-is fetched; the global and per-plan overrides are combined and applied to each plan before
-merging; plans are grouped by bookkeeper; each group is merged per strategy and the strategy
+Order of operations follows KAZOO 4.3 as executed (ref §3.7): the global and per-plan overrides
+are combined and applied to each plan before merging; empty objects then vanish as the plan is
+fetched; plans are grouped by bookkeeper; each group is merged per strategy and the strategy
 results are combined by strategy priority.
 """
 
@@ -38,9 +38,11 @@ class Bookkeeper:
 class AssignedPlan:
     """A loaded plan as assigned to an account, with its per-plan overrides.
 
-    ``version`` (the store's revision) makes the merge-cache key cheap; without it the
-    plan's content is hashed instead. ``source`` names the store the version counts in:
-    versions of two stores in one process (tests) say nothing about each other.
+    ``version`` (the store's revision) makes the merge-cache key cheap, but only with the
+    ``source`` that issued it: a store guarantees one content per version, and versions of two
+    stores in one process (tests) say nothing about each other. A plan given inline (a quote
+    document, ``Quote-Request``) has no source, so whatever version it claims it is keyed by
+    its content hash (SPEC §12 "Benchmarks").
     """
 
     id: str
@@ -52,7 +54,8 @@ class AssignedPlan:
     cache_key: Hashable = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        identity = ((self.source, self.version) if self.version is not None
+        identity = ((self.source, self.version)
+                    if self.source is not None and self.version is not None
                     else fingerprint(self.doc))
         key = (self.id, self.vendor_id, identity, fingerprint(self.overrides))
         object.__setattr__(self, "cache_key", key)
@@ -157,16 +160,18 @@ def _merge_recursive(docs: Sequence[Json]) -> Json:
     return _fold(docs, merge_recursive)
 
 
-# The only item keys a cumulative merge keeps (kzd_item_plan:cumulative_merge_scheme, ref §3.4).
+# The only item keys a cumulative merge keeps (kzd_item_plan:cumulative_merge_scheme, ref §3.4),
+# plus svc's own "tiers_mode", so that a graduated table stays graduated under any strategy.
 _FIRST_DEFINED = (
     ("activation_charge",), ("step",), ("flat_rate",), ("rate",), ("as",), ("name",),
-    ("discounts", "single", "rate"), ("discounts", "cumulative", "rate"),
+    ("discounts", "single", "rate"), ("discounts", "cumulative", "rate"), ("tiers_mode",),
 )
 _SUMMED = (("minimum",), ("discounts", "cumulative", "maximum"))
 _TIER_UNION = (
     ("flat_rates",), ("rates",), ("discounts", "single", "rates"),
     ("discounts", "cumulative", "rates"),
 )
+# true if any plan says true, false if plans define it and none does
 _ANY_TRUE = (("cascade",), ("prorate", "additions"), ("prorate", "removals"))
 
 
@@ -201,12 +206,16 @@ def _cumulative_item(item_plans: Sequence[Json]) -> Json:
             tiers.update(_get(p, path) or {})
         if tiers:
             _set(out, path, tiers)
-    exceptions = list(dict.fromkeys(e for p in item_plans for e in p.get("exceptions") or ()))
-    if exceptions:
-        out["exceptions"] = exceptions
+    # A key any plan defines is set, even to an empty list or to false: the item then exists
+    # (total 0 at worst), and an explicit false outranks a lower strategy group's true when the
+    # groups are combined (kzd_item_plan cumulative_merge_list / cumulative_merge_or).
+    listed = [p["exceptions"] for p in item_plans if "exceptions" in p]
+    if listed:
+        out["exceptions"] = list(dict.fromkeys(e for names in listed for e in names))
     for path in _ANY_TRUE:
-        if any(_get(p, path) is True for p in item_plans):
-            _set(out, path, True)
+        flags = [v for p in item_plans if (v := _get(p, path)) is not None]
+        if flags:
+            _set(out, path, any(flags))
     return out
 
 
@@ -263,7 +272,10 @@ def merge_plans(
         overrides = combine_overrides(
             global_overrides, assigned.overrides, f"{root}[{index}].overrides"
         )
-        doc = merge_recursive(drop_empty(assigned.doc), overrides)
+        # Empty objects go after the overrides are applied (attaching the default bookkeeper
+        # drops them, ref §3.7 correction 2): a category or item a global null empties is
+        # gone, not an empty object that would wipe a lower-priority plan's in a simple merge.
+        doc = drop_empty(merge_recursive(assigned.doc, overrides))
         bookkeeper = _bookkeeper(doc, default_bookkeeper or {}, assigned.vendor_id)
         groups.setdefault(bookkeeper, []).append(doc)
     return [

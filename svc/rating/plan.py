@@ -20,6 +20,9 @@ Json = dict[str, Any]
 TIER_KEY = re.compile(r"^[0-9]+$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 STRATEGIES = ("simple", "recursive", "cumulative")
+# How `rates` prices the units: KAZOO's "volume" (all units at the tier the quantity reaches,
+# ref §2.5) or svc's opt-in "graduated" (each unit at its own tier's rate).
+TIERS_MODES = ("volume", "graduated")
 
 # Keys of a bare category map (the seed's form) that are not categories (SPEC §12).
 NOT_CATEGORIES = frozenset(
@@ -82,10 +85,17 @@ def _names(value: object) -> list[str]:
     return list(value)
 
 
-def _strategy(value: object) -> str:
-    if value not in STRATEGIES:
-        raise CoercionError(f"must be one of {', '.join(STRATEGIES)}")
-    return value  # type: ignore[return-value]
+def _one_of(choices: tuple[str, ...]) -> Callable[[object], str]:
+    def kind(value: object) -> str:
+        if value not in choices:
+            raise CoercionError(f"must be one of {', '.join(choices)}")
+        return value  # type: ignore[return-value]
+
+    return kind
+
+
+_strategy = _one_of(STRATEGIES)
+_tiers_mode = _one_of(TIERS_MODES)
 
 
 Kind = Callable[[object], Any]
@@ -97,6 +107,7 @@ ITEM_SCHEMA: Mapping[str, Any] = {
     "flat_rate": _money,
     "activation_charge": _money,
     "rates": TIERS,
+    "tiers_mode": _tiers_mode,
     "flat_rates": TIERS,
     "minimum": _count,
     "maximum": _count,
