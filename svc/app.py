@@ -26,6 +26,7 @@ from .bookkeepers.router import BookkeeperRouter
 from .handlers import HANDLERS, reconcile_handler, sync_handler
 from .ingest.importer import Importer
 from .ops import Metrics, ProbeServer, Readiness
+from .outbox import OutboxRelay
 from .settings import Settings
 from .sources import DocumentSource
 from .sources.couch import CouchSource
@@ -34,6 +35,7 @@ from .sync.loop import SyncLoop
 
 log = logging.getLogger("svc")
 READINESS_PROBE_TIMEOUT_S = 2.0
+LAST_RELAY_S = 5.0
 
 
 @dataclass
@@ -51,6 +53,9 @@ class Service:
     sync: SyncLoop | None = None
     notices: NoticeConsumer | None = None
     source: DocumentSource | None = None
+    relay: OutboxRelay | None = None
+    _relaying: asyncio.Task[None] | None = None
+    _relay_stop: asyncio.Event = field(default_factory=asyncio.Event)
     consumers: list[tuple[AbstractQueue, str]] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -73,7 +78,8 @@ class Service:
         await topology.declare_dead_letters(channel)
         publisher = Publisher(channel, exchanges, settings.node,
                               on_dead_letter=self.metrics.dead_letter)
-        self.sync = self._sync_loop(publisher, await self._bookkeeper_rpc(outbound))
+        self.sync = self._sync_loop(await self._bookkeeper_rpc(outbound))
+        self.relay = OutboxRelay(self.store, publisher.event)
 
         rpc_channel = await (await self._connect("rpc")).channel()
         await rpc_channel.set_qos(prefetch_count=settings.rpc_prefetch)
@@ -107,7 +113,18 @@ class Service:
                                await notice_queue.consume(self.notices.on_message)))
         self.tasks.append(asyncio.create_task(
             self.sync.run(settings.sync_interval_s, self.stopping)))
+        self._relaying = asyncio.create_task(self.relay.run(self._relay_stop))
         log.info("svc serving", extra={"event": "started"})
+
+    async def _last_relay(self) -> None:
+        """What the last changes wrote to the outbox goes out before the connections close,
+        if the broker takes it in time; the rest waits in the store for the next start."""
+        self._relay_stop.set()
+        if self._relaying is not None:
+            await self._relaying
+        if self.relay is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.relay.relay_once(), LAST_RELAY_S)
 
     async def _connect(self, role: str) -> AbstractRobustConnection:
         connection = await aio_pika.connect_robust(
@@ -121,7 +138,7 @@ class Service:
         await rpc.open(connection)
         return rpc
 
-    def _sync_loop(self, publisher: Publisher, rpc: RpcClient) -> SyncLoop:
+    def _sync_loop(self, rpc: RpcClient) -> SyncLoop:
         settings = self.settings
         assert self.repo is not None
         self.http = aiohttp.ClientSession()
@@ -134,7 +151,7 @@ class Service:
                                             KazooBookkeeper(rpc, settings.bookkeeper_timeout_s),
                                             observe=self.metrics.sync_attempt,
                                             configured=settings.bookkeepers)
-        return SyncLoop(self.repo, self.bookkeepers.adapter_for, publisher.event,
+        return SyncLoop(self.repo, self.bookkeepers.adapter_for,
                         owner=settings.node, batch=settings.sync_batch,
                         lease_s=settings.sync_lease_s, retry_base_s=settings.sync_retry_base_s,
                         concurrency=settings.sync_concurrency,
@@ -210,6 +227,7 @@ class Service:
             await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.notices is not None:
             await self.notices.flush()
+        await self._last_relay()
         if self.http is not None:
             await self.http.close()
         if self.source is not None:

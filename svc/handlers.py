@@ -1,5 +1,6 @@
-"""What each request does, independent of the wire: a request model in, reply fields and
-events out (SPEC §5, §12). The AMQP layer validates, dispatches here and publishes."""
+"""What each request does, independent of the wire: a request model in, reply fields out
+(SPEC §5, §12); the events of a change are written with it (``svc.store.outbox``). The AMQP
+layer validates, dispatches here and replies."""
 
 from __future__ import annotations
 
@@ -34,16 +35,10 @@ RECONCILE_ALL_LIMIT = 1000
 
 
 @dataclass(frozen=True)
-class Event:
-    name: str  # published as services.<name>.<account_id>
-    account_id: str
-    fields: Doc
-
-
-@dataclass(frozen=True)
 class Reply:
+    """The reply's fields; the events a change causes leave with it through the outbox."""
+
     fields: Doc
-    events: tuple[Event, ...] = ()
 
 
 @dataclass
@@ -222,10 +217,7 @@ async def _plan_change(repo: Repository, req: m.AssignReq | m.RemoveReq, adding:
         services = await repo.assign_plan(req.account_id, req.plan_id, req.overrides, req.merge)
     else:
         services = await repo.remove_plan(req.account_id, req.plan_id)
-    event = Event("plans_change", req.account_id, {
-        "Added": [req.plan_id] if adding else [], "Removed": [] if adding else [req.plan_id],
-        "Plans": services["plans"]})
-    return Reply({"Plans": services["plans"]}, (event,))
+    return Reply({"Plans": services["plans"]})
 
 
 async def assign_plan(repo: Repository, req: m.AssignReq) -> Reply:
@@ -283,17 +275,9 @@ def reconcile_handler(importer: Importer | None) -> Handler:
             changes = await repo.reconcile(only)
         listed = [c.as_json() for c in changes[:RECONCILE_ALL_LIMIT]]
         return Reply({"Changed": bool(changes), "Changes": listed,
-                      "Changes-Total": len(changes)}, quantity_events(changes))
+                      "Changes-Total": len(changes)})
 
     return reconcile
-
-
-def quantity_events(changes: list[Any]) -> tuple[Event, ...]:
-    by_account: dict[str, list[Doc]] = {}
-    for change in changes:
-        by_account.setdefault(change.account_id, []).append(change.as_json())
-    return tuple(Event("quantities_change", account_id, {"Changes": listed})
-                 for account_id, listed in by_account.items())
 
 
 async def standing(repo: Repository, req: m.AccountRequest) -> Reply:

@@ -16,7 +16,6 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from ..handlers import quantity_events
 from ..ingest.notices import Ignored, Notice, PlanWrite, Poison, document_change, read_notice
 from ..ingest.resolve import Lagging, complete_notices
 from ..jsonio import loads
@@ -261,21 +260,15 @@ class NoticeConsumer:
                     self._wait_for_store([item for item, _ in batch[index:]], error)
                     batch = batch[:index]
                     break
-        changes, lost = [], 0
+        lost = 0
         for ((message, _), change), result in zip(batch, results, strict=True):
             if result is None:
                 continue
-            changes.extend(result.changes)
             self._count(change.doc_type or "other", result.outcome)
             lost += not await self._ack(message)
         if lost:
             log.warning("%d acks lost (channel closed): those notices will be redelivered "
                         "and ignored as already applied", lost)
-        try:
-            for event in quantity_events(changes):
-                await self.publisher.event(event.name, event.account_id, event.fields)
-        except Exception as error:  # noqa: BLE001 - the counts are stored and acked
-            log.warning("quantities_change events not published: %r", error)
 
     @staticmethod
     async def _ack(message: AbstractIncomingMessage) -> bool:

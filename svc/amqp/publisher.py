@@ -9,6 +9,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
 from ..jsonio import dumps
+from ..store.outbox import Event
 from .envelope import CONTENT_TYPE, envelope, gregorian_now
 from .topology import DEAD_LETTER_EXCHANGE
 
@@ -37,12 +38,13 @@ class Publisher:
             return False
         return True
 
-    async def event(self, name: str, account_id: str, fields: dict[str, Any]) -> None:
-        message = envelope("services", name, self.node, **{
-            "Account-ID": account_id, "Timestamp": gregorian_now(), **fields})
+    async def event(self, event: Event, msg_id: str) -> None:
+        """An outbox entry; its key is the ``Msg-ID``, the same on every relay of it."""
+        message = envelope("services", event.name, self.node, msg_id, **{
+            "Account-ID": event.account_id, "Timestamp": gregorian_now(), **event.fields})
         await self.exchanges["services"].publish(
             aio_pika.Message(dumps(message), content_type=CONTENT_TYPE),
-            routing_key=f"services.{name}.{account_id}")
+            routing_key=f"services.{event.name}.{event.account_id}")
 
     async def dead_letter(self, body: bytes, routing_key: str, reason: str, *, code: str,
                           headers: dict[str, Any] | None = None) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
-from ..handlers import Event, Handler, Rejected, rejection
+from ..handlers import Handler, Rejected, rejection
 from ..jsonio import dumps, loads
 from ..store import Repository, StoreUnavailable
 from .envelope import envelope
@@ -35,7 +35,6 @@ class Answer:
     outcome: str  # success | error (domain) | invalid (generic error reply)
     category: str
     event: str  # a known request name, else "unknown"
-    events: tuple[Event, ...] = ()
 
 
 def _invalid(node: str, request: Any, name: str, problem: str, *, echo: bool = True) -> Answer:
@@ -107,10 +106,9 @@ async def answer(handlers: dict[tuple[str, str], Handler], repo: Repository, bod
     except ValidationError as error:
         return _invalid(node, request, name, _field_errors(error))
     fields: dict[str, Any]
-    events: tuple[Event, ...] = ()
     try:
         reply = await handlers[(category, name)](repo, parsed)
-        fields, events, outcome = {"Status": "success", **reply.fields}, reply.events, "success"
+        fields, outcome = {"Status": "success", **reply.fields}, "success"
     except StoreUnavailable as error:
         fields, outcome = {"Status": "error", "Reason": "store_unavailable",
                            "Message": str(error)}, "error"
@@ -128,7 +126,7 @@ async def answer(handlers: dict[tuple[str, str], Handler], repo: Repository, bod
             "msg_id": parsed.msg_id, "account_id": getattr(parsed, "account_id", None),
             "event": name})
     message = envelope("services", response_name(name), node, parsed.msg_id, **fields)
-    return Answer(message, parsed.server_id, outcome, category, name, events)
+    return Answer(message, parsed.server_id, outcome, category, name)
 
 
 Observe = Callable[[str, str, str, float], None]  # category, event, outcome, seconds
@@ -197,8 +195,6 @@ class RpcServer:
             await self.publisher.dead_letter(message.body, message.routing_key or "",
                                              "no reply address (Server-ID or reply_to)",
                                              code="no_reply_address")
-        for event in result.events:
-            await self.publisher.event(event.name, event.account_id, event.fields)
         await message.ack()
         if self.observe:
             self.observe(result.category, result.event, result.outcome,

@@ -130,6 +130,10 @@ class DocumentStore(ABC):
         returns the new version or raises ``VersionConflict``."""
 
     @abstractmethod
+    async def delete(self, collection: str, key: str, expected_version: int) -> None:
+        """Remove the document if it is at ``expected_version``, else ``VersionConflict``."""
+
+    @abstractmethod
     async def put_many(self, collection: str, docs: Sequence[tuple[str, Doc]]) -> None:
         """Insert or overwrite without version checks: bulk loading only."""
 

@@ -254,6 +254,13 @@ class MongoStore(DocumentStore):
                                           f"{expected_version}")
         return expected_version + 1
 
+    async def delete(self, collection: str, key: str, expected_version: int) -> None:
+        async with self._session() as s:
+            result = await self._coll(collection).delete_one(
+                {"_id": key, "v": expected_version}, session=s)
+        if result.deleted_count != 1:
+            raise VersionConflict(f"{collection}/{key} is not at version {expected_version}")
+
     async def put_many(self, collection: str, docs: Sequence[tuple[str, Doc]]) -> None:
         # one write per key, the last one winning as in SQLite: unordered writes may reorder
         requests = [UpdateOne({"_id": key}, _update(collection, doc), upsert=True)

@@ -15,6 +15,7 @@ from ..quantities import Counts, add_counts
 from ..rating import load_plan
 from ..rating.coerce import MAX_QUANTITY
 from .abc import DocumentStore, StoreError, VersionConflict, Versioned
+from .outbox import Event, emit, emit_quantity_changes
 from .records import (
     AppliedChange,
     Doc,
@@ -123,7 +124,12 @@ class Repository:
         """Idempotent and ordered by revision: a change not newer than the stored one is
         ignored, and a delete leaves a tombstone (SPEC §6)."""
         validate_counts(change.counts, "$.counts")
-        return await self._unit(lambda: self._apply(change))
+        async def work() -> AppliedChange:
+            result = await self._apply(change)
+            emit_quantity_changes(result.changes)
+            return result
+
+        return await self._unit(work)
 
     async def apply_doc_changes(self, changes: list[DocChange]) -> list[AppliedChange]:
         """Several changes in one unit of work (the consumer's micro-batches): all or none."""
@@ -131,7 +137,9 @@ class Repository:
             validate_counts(change.counts, "$.counts")
 
         async def work() -> list[AppliedChange]:
-            return [await self._apply(change) for change in changes]
+            results = [await self._apply(change) for change in changes]
+            emit_quantity_changes(c for result in results for c in result.changes)
+            return results
 
         return await self._unit(work)
 
@@ -365,6 +373,7 @@ class Repository:
         if changes or services.version == 0:
             await self._put(services, "services",
                             mark_dirty(doc, self.clock(), self.sync_buffer_s) if changes else doc)
+        emit_quantity_changes(changes)
         return changes
 
     async def _recount_cascade(self, account_id: str) -> list[QuantityChange]:
@@ -379,6 +388,7 @@ class Repository:
         doc, changes = replace_quantities(services.doc, cascade=cascade)
         if changes:
             await self._put(services, "services", mark_dirty(doc, self.clock(), self.sync_buffer_s))
+        emit_quantity_changes(changes)
         return changes
 
     # --- plans ---------------------------------------------------------------------------
@@ -466,14 +476,17 @@ class Repository:
 
     # --- services documents ----------------------------------------------------------------
 
-    async def edit_services(self, account_id: str, edit: Callable[[Doc], Doc]) -> Doc:
+    async def edit_services(self, account_id: str, edit: Callable[[Doc], Doc],
+                            event: Callable[[Doc], Event] | None = None) -> Doc:
         """Read-modify-write of a services document with its version in the filter; any
-        write marks it dirty (SPEC §12)."""
+        write marks it dirty (SPEC §12); ``event`` of the new document goes out with it."""
         async def work() -> Doc:
             await self.existing_account(account_id)
             services = await self._load("services", account_id, new_services)
             doc = mark_dirty(edit(copy.deepcopy(services.doc)), self.clock(), self.sync_buffer_s)
             await self._put(services, "services", doc)
+            if event is not None:
+                emit(event(doc))
             return doc
 
         return await self._unit(work)
@@ -491,7 +504,7 @@ class Repository:
                 chosen = deep_update(current, overrides) if merge else overrides
             return _with_plan(doc, plan_id, reseller, chosen)
 
-        return await self.edit_services(account_id, edit)
+        return await self.edit_services(account_id, edit, _plans_change(account_id, [plan_id], []))
 
     async def assignable_vendor(self, account: Doc, plan_id: str) -> str:
         """The reseller that owns ``plan_id``; only its plans can be assigned (ref §3.6)."""
@@ -509,7 +522,7 @@ class Repository:
             plans = {k: v for k, v in doc["plans"].items() if k != plan_id}
             return {**doc, "plans": plans, "plan_keys": _plan_keys(plans)}
 
-        return await self.edit_services(account_id, edit)
+        return await self.edit_services(account_id, edit, _plans_change(account_id, [], [plan_id]))
 
     async def set_overrides(self, account_id: str, overrides: Doc, merge: bool = False) -> Doc:
         return await self.edit_services(account_id, lambda doc: {
@@ -555,6 +568,12 @@ class Repository:
         except VersionConflict:
             return False
         return True
+
+
+def _plans_change(account_id: str, added: list[str], removed: list[str]
+                  ) -> Callable[[Doc], Event]:
+    return lambda doc: Event("plans_change", account_id, {
+        "Added": added, "Removed": removed, "Plans": doc["plans"]})
 
 
 def _plan_keys(plans: Doc) -> list[str]:

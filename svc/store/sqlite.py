@@ -67,6 +67,12 @@ MIGRATIONS: tuple[str, ...] = (
     """ + _INDEX_ROWS + """
     END;
     """,
+    # delete (the outbox's relayed events): a deleted document leaves no index rows
+    """
+    CREATE TRIGGER docs_index_delete AFTER DELETE ON docs BEGIN
+        DELETE FROM doc_index WHERE coll = old.coll AND key = old.key;
+    END;
+    """,
 )
 
 
@@ -241,6 +247,12 @@ class SQLiteStore(DocumentStore):
             if changed != 1:
                 raise VersionConflict(f"{collection}/{key} is not at version {expected_version}")
         return expected_version + 1
+
+    async def delete(self, collection: str, key: str, expected_version: int) -> None:
+        deleted = await self._write("DELETE FROM docs WHERE coll = ? AND key = ? AND version = ?",
+                                    (collection, key, expected_version))
+        if deleted != 1:
+            raise VersionConflict(f"{collection}/{key} is not at version {expected_version}")
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
         """One statement, its triggers included, is atomic: no BEGIN/COMMIT of its own."""

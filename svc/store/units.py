@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
+from . import outbox
 from .abc import DocumentStore, StoreError, VersionConflict
 
 T = TypeVar("T")
@@ -17,15 +19,21 @@ class Conflict(StoreError):
 
 
 async def run_unit(store: DocumentStore, work: Callable[[], Awaitable[T]],
-                   attempts: int = 100) -> T:
+                   attempts: int = 100, clock: Callable[[], float] = time.time) -> T:
+    """The events the work emits are written to the outbox in its transaction: they exist
+    exactly when the change committed (SPEC §14)."""
     retrying = AsyncRetrying(retry=retry_if_exception_type(VersionConflict),
                              stop=stop_after_attempt(attempts),
                              wait=wait_random(0, 0.005), reraise=True)
     try:
         async for attempt in retrying:
-            with attempt:
+            with attempt, outbox.collecting() as events:
                 async with store.transaction():
-                    return await work()
+                    result = await work()
+                    await outbox.write(store, events, clock())
+                if events:
+                    outbox.written(store).set()
+                return result
     except VersionConflict as error:
         raise Conflict(str(error)) from None
     raise AssertionError("unreachable")

@@ -23,10 +23,10 @@ from ..rating import Bookkeeper, Invoice, Quantities, State
 from ..rating.quote import QuoteRequest, rate_quote
 from ..store import Repository
 from ..store.leases import DirtyAccountClaim, SyncLeases
+from ..store.outbox import Event
 
 Doc = dict[str, Any]
 SEVERITY = {"good_standing": 0, "delinquent": 1}
-Publish = Callable[[str, str, Doc], Any]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def snapshot(state: State) -> Doc:
 
 async def sync_account(repo: Repository, leases: SyncLeases,
                        adapter_for: Callable[[Bookkeeper], BookkeeperAdapter],
-                       claim: DirtyAccountClaim, publish: Publish, node: str) -> SyncOutcome:
+                       claim: DirtyAccountClaim, node: str) -> SyncOutcome:
     """``LeaseLost`` as soon as the claim's lease is gone: nothing more is sent or written."""
     services, account_id = claim.services, claim.account_id
     account = await repo.account(account_id) or {"id": account_id, "reseller_id": None}
@@ -101,16 +101,17 @@ async def sync_account(repo: Repository, leases: SyncLeases,
                 **record, "state": "failed" if failed else "answered",
                 "answer": None if failed else answer.__dict__,
                 "results": [*(prior.get("results", []) if same else []),
-                            {"attempt": attempt, **answer.__dict__, "at": gregorian_now()}]})
+                            {"attempt": attempt, **answer.__dict__, "at": gregorian_now()}]},
+                Event("bookkeeper_sync", account_id, {
+                    "Bookkeeper-ID": invoice.bookkeeper.id,
+                    "Bookkeeper-Type": invoice.bookkeeper.type,
+                    "Vendor-ID": invoice.bookkeeper.vendor_id,
+                    "Status": "failed" if failed else "completed",
+                    "Reason": answer.reason, "Message": answer.message,
+                    "Items": body["items"], "Activation-Charges": body["activation_charges"],
+                    "Summary": body["summary"], "Attempt": attempt,
+                    "Timestamp": gregorian_now()}))
             attempts = max(attempts, attempt)
-            await publish("bookkeeper_sync", account_id, {
-                "Bookkeeper-ID": invoice.bookkeeper.id,
-                "Bookkeeper-Type": invoice.bookkeeper.type,
-                "Vendor-ID": invoice.bookkeeper.vendor_id,
-                "Status": "failed" if failed else "completed",
-                "Reason": answer.reason, "Message": answer.message, "Items": body["items"],
-                "Activation-Charges": body["activation_charges"], "Summary": body["summary"],
-                "Attempt": attempt, "Timestamp": gregorian_now()})
         results.append({"bookkeeper": invoice.bookkeeper.as_json(),
                         "status": "failed" if answer.outcome == "failed" else "completed",
                         "reason": answer.reason, "message": answer.message})

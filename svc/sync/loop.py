@@ -20,7 +20,8 @@ from ..bookkeepers.abc import BookkeeperAdapter
 from ..rating import Bookkeeper
 from ..store import Conflict, Repository
 from ..store.leases import DirtyAccountClaim, LeaseLost, SyncLeases
-from .account import Publish, SyncOutcome, sync_account
+from ..store.outbox import Event
+from .account import SyncOutcome, sync_account
 
 log = logging.getLogger("svc.sync")
 RELEASE_ON_ABANDON_S = 2.0
@@ -28,13 +29,12 @@ RELEASE_ON_ABANDON_S = 2.0
 
 class SyncLoop:
     def __init__(self, repo: Repository, adapter_for: Callable[[Bookkeeper], BookkeeperAdapter],
-                 publish: Publish, *, owner: str, batch: int, lease_s: float,
+                 *, owner: str, batch: int, lease_s: float,
                  retry_base_s: float, retry_max_s: float, delinquent_recheck_s: float,
                  concurrency: int = 32, clock: Callable[[], float] = time.time) -> None:
         self.repo = repo
         self.leases = SyncLeases(repo.store, sync_buffer_s=repo.sync_buffer_s, clock=clock)
         self.adapter_for = adapter_for
-        self.publish = publish
         self.owner = owner
         self.batch = batch
         self.lease_s = lease_s
@@ -151,20 +151,21 @@ class SyncLoop:
 
     async def _sync(self, claim: DirtyAccountClaim) -> SyncOutcome:
         outcome = await sync_account(self.repo, self.leases, self.adapter_for, claim,
-                                     self.publish, self.owner)
+                                     self.owner)
         now = self.clock()
         backoff = min(self.retry_base_s * 2 ** max(outcome.attempts - 1, 0), self.retry_max_s)
+        changed = outcome.status != outcome.previous_status
         released = await self.leases.release(
             claim, synced=outcome.synced, updates=outcome.updates,
             next_attempt_at=None if outcome.synced else now + backoff,
             recheck_at=now + self.delinquent_recheck_s if outcome.status == "delinquent"
-            else None)
+            else None,
+            event=Event("status_change", outcome.account_id, {
+                "Previous-Status": outcome.previous_status, "Status": outcome.status,
+                "Reason": next((r["reason"] for r in outcome.results if r["reason"]), None),
+            }) if changed else None)
         if not released:
             raise LeaseLost(f"the lease on {claim.account_id} was lost before the release")
-        if outcome.status != outcome.previous_status:
-            await self.publish("status_change", outcome.account_id, {
-                "Previous-Status": outcome.previous_status, "Status": outcome.status,
-                "Reason": next((r["reason"] for r in outcome.results if r["reason"]), None)})
         return outcome
 
     async def _dirty_resellers(self, outcomes: list[SyncOutcome]) -> None:

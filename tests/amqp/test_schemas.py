@@ -21,9 +21,10 @@ from svc.amqp.rpc import answer
 from svc.amqp.schemas import drift, generate, write
 from svc.bookkeepers.abc import Answer, BookkeeperAdapter
 from svc.cli.schemas import register
-from svc.handlers import HANDLERS, quantity_events, sync_handler
+from svc.handlers import HANDLERS, sync_handler
 from svc.ingest.notices import Poison, document_change, read_notice
 from svc.jsonio import dumps
+from svc.outbox import OutboxRelay
 from svc.store import Repository
 from svc.sync.loop import SyncLoop
 
@@ -219,24 +220,23 @@ class DelinquentBookkeeper(BookkeeperAdapter):
         return Answer("delinquent", "card_declined", "the card was declined")
 
 
-async def apply(repo: Repository, publisher: Publisher, notice: dict[str, Any]) -> None:
+async def apply(repo: Repository, notice: dict[str, Any]) -> None:
     assert_valid("doc_change", notice)
-    result = await repo.apply_doc_change(document_change(read_notice(notice), ()))
-    for event in quantity_events(list(result.changes)):
-        await publisher.event(event.name, event.account_id, event.fields)
+    await repo.apply_doc_change(document_change(read_notice(notice), ()))
 
 
 async def test_replies_and_events_match_their_schemas(repo):
     exchange = Capture()
     publisher = Publisher(None, {"services": exchange}, "services@test")  # type: ignore[arg-type]
-    sync = SyncLoop(repo, lambda _: DelinquentBookkeeper(), publisher.event, owner="test",
+    relay = OutboxRelay(repo.store, publisher.event)  # the events as the service relays them
+    sync = SyncLoop(repo, lambda _: DelinquentBookkeeper(), owner="test",
                     batch=10, lease_s=60, retry_base_s=1, retry_max_s=10,
                     delinquent_recheck_s=3600)
     handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(sync.sync_now)}
     for account_id, tree in ((MASTER, []), (ACCOUNT, [MASTER])):
         doc = {"_id": account_id, "pvt_type": "account", "pvt_tree": tree, "name": "a"}
-        await apply(repo, publisher, doc_change(doc, account_id)[1])
-    await apply(repo, publisher, doc_change(
+        await apply(repo, doc_change(doc, account_id)[1])
+    await apply(repo, doc_change(
         {"_id": "d1", "pvt_type": "device", "device_type": "sip_device"}, ACCOUNT)[1])
 
     for example in SCENARIO:
@@ -245,8 +245,6 @@ async def test_replies_and_events_match_their_schemas(repo):
         assert reply.get("Status") in ("success", "good_standing") or (
             reply["Event-Name"] == "standing_resp" and reply["Reason"] == "delinquent"), reply
         assert_valid(reply["Event-Name"], reply)
-        for event in result.events:
-            await publisher.event(event.name, event.account_id, event.fields)
 
     invalid = await answer(handlers, repo, dumps(without(SCENARIO[1], "Plan-ID")),
                            "services@test", 1 << 20)
@@ -257,6 +255,8 @@ async def test_replies_and_events_match_their_schemas(repo):
     assert unknown.message["Status"] == "error"
     assert_valid("plan_get_resp", unknown.message)
 
+    while await relay.relay_once():
+        pass
     for body in exchange.bodies:
         assert_valid(body["Event-Name"], body)
     assert {body["Event-Name"] for body in exchange.bodies} == {

@@ -98,9 +98,6 @@ class Publisher:
     def __init__(self) -> None:
         self.dead: list[str] = []
 
-    async def event(self, name: str, account_id: str, fields: dict) -> None:
-        return None
-
     async def dead_letter(self, body: bytes, routing_key: str, reason: str, *, code: str,
                           headers: dict | None = None) -> None:
         self.dead.append(reason)

@@ -45,12 +45,6 @@ class Publisher:
     def __init__(self, up: bool = True) -> None:
         self.up = up
         self.dead: list[tuple[bytes, str]] = []
-        self.events: list[str] = []
-
-    async def event(self, name: str, account_id: str, fields: dict[str, Any]) -> None:
-        if not self.up:
-            raise ChannelInvalidStateError("publisher channel not restored yet")
-        self.events.append(name)
 
     async def dead_letter(self, body: bytes, routing_key: str, reason: str, *, code: str,
                           headers: dict[str, Any] | None = None) -> None:
@@ -71,7 +65,7 @@ async def devices(repo: Repository) -> int:
 async def test_a_lost_ack_leaves_the_rest_of_the_batch_acked(repo):
     """A batch holding a delivery of the channel that died with the broker and deliveries
     of the new one: the new ones are acked, the old one comes again and is ignored."""
-    publisher = Publisher(up=False)  # and the events cannot be published either
+    publisher = Publisher(up=False)  # and dead letters cannot be published either
     consumer = NoticeConsumer(repo, publisher, DEFAULT_CLASSIFIERS, batch=3)
     old, *new = [Delivery(device(0), channel_open=False), Delivery(device(1)),
                  Delivery(device(2))]

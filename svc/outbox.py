@@ -1,0 +1,70 @@
+"""The outbox relay (SPEC §14 "Events after commit"): one per service, it publishes the
+events that committed changes wrote to the outbox (``svc.store.outbox``), oldest first, each
+with its outbox key as ``Msg-ID`` so a consumer can drop the repeats an at-least-once relay
+may send, and deletes each only once the broker has confirmed it. None is lost while the
+broker is away: they wait in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from .store.abc import DocumentStore
+from .store.outbox import OUTBOX, Event, written
+
+log = logging.getLogger("svc.outbox")
+Publish = Callable[[Event, str], Awaitable[None]]  # the event, its Msg-ID
+
+
+class OutboxRelay:
+    def __init__(self, store: DocumentStore, publish: Publish, *, batch: int = 200,
+                 idle_s: float = 1.0, retry_max_s: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.publish = publish
+        self.batch = batch
+        self.idle_s = idle_s
+        self.retry_max_s = retry_max_s
+        self.clock = clock
+
+    async def relay_once(self) -> int:
+        """Publish what is waiting, oldest first; how many went out."""
+        entries = await self.store.find_due(OUTBOX, self.clock() + 1, self.batch)
+        for entry in entries:
+            doc = entry.doc
+            await self.publish(Event(doc["name"], doc["account_id"], doc["fields"]), entry.key)
+            await self.store.delete(OUTBOX, entry.key, entry.version)
+        return len(entries)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``; woken by each commit that wrote events, else every ``idle_s``;
+        after a failure it backs off and ignores the wake-ups."""
+        delay = 0.0
+        signal = written(self.store)
+        while not stop.is_set():
+            signal.clear()
+            try:
+                sent = await self.relay_once()
+                delay = 0.0
+            except Exception as error:  # noqa: BLE001 - the broker or the store is away
+                delay = min(max(delay * 2, 0.1), self.retry_max_s)
+                log.warning("outbox relay waits %.1f s: %r", delay, error)
+                sent = 0
+            if sent == self.batch:
+                continue
+            waits = [stop.wait()] if delay else [stop.wait(), signal.wait()]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_first(*waits), delay or self.idle_s)
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

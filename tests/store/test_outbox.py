@@ -1,0 +1,63 @@
+"""The outbox on both adapters (SPEC §14 "Events after commit"): an event is written exactly
+when the unit that emitted it commits, once however often the unit re-runs, and the relay
+publishes it with its key as Msg-ID and deletes it only after the publish."""
+
+from __future__ import annotations
+
+import pytest
+
+from svc.outbox import OutboxRelay
+from svc.store import VersionConflict
+from svc.store.outbox import OUTBOX, Event, emit
+from svc.store.units import run_unit
+
+
+async def entries(store) -> list[dict]:
+    return [entry.doc async for entry in store.scan(OUTBOX)]
+
+
+async def test_an_event_exists_only_if_its_unit_commits(store):
+    async def failing() -> None:
+        await store.put("meta", "x", {"n": 1}, 0)
+        emit(Event("quantities_change", "a1", {"Changes": []}))
+        raise RuntimeError("the change does not commit")
+
+    with pytest.raises(RuntimeError):
+        await run_unit(store, failing)
+    assert await entries(store) == [] and await store.get("meta", "x") is None
+
+    tries = []
+
+    async def conflicting_once() -> None:
+        tries.append(1)
+        emit(Event("plans_change", "a1", {"n": len(tries)}))
+        if len(tries) == 1:
+            raise VersionConflict("another writer was first")
+
+    await run_unit(store, conflicting_once)
+    assert [(e["name"], e["fields"]) for e in await entries(store)] == [
+        ("plans_change", {"n": 2})]
+
+
+async def test_the_relay_publishes_in_order_then_deletes(store):
+    async def two() -> None:
+        emit(Event("quantities_change", "a1", {"n": 1}))
+        emit(Event("quantities_change", "a1", {"n": 2}))
+
+    await run_unit(store, two)
+    published: list[tuple[dict, str]] = []
+
+    async def down(event: Event, msg_id: str) -> None:
+        raise ConnectionError("the broker is away")
+
+    with pytest.raises(ConnectionError):
+        await OutboxRelay(store, down).relay_once()
+    assert len(await entries(store)) == 2  # nothing lost while the broker is away
+
+    async def up(event: Event, msg_id: str) -> None:
+        published.append((event.fields, msg_id))
+
+    assert await OutboxRelay(store, up).relay_once() == 2
+    assert [fields for fields, _ in published] == [{"n": 1}, {"n": 2}]
+    assert len({msg_id for _, msg_id in published}) == 2
+    assert await entries(store) == []
