@@ -13,10 +13,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from .store.abc import DocumentStore
+from .store.abc import DocumentStore, VersionConflict
 from .store.outbox import OUTBOX, Event, written
 
 log = logging.getLogger("svc.outbox")
+CLAIM_S = 30.0
 Publish = Callable[[Event, str], Awaitable[None]]  # the event, its Msg-ID
 
 
@@ -32,13 +33,28 @@ class OutboxRelay:
         self.clock = clock
 
     async def relay_once(self) -> int:
-        """Publish what is waiting, oldest first; how many went out."""
-        entries = await self.store.find_due(OUTBOX, self.clock() + 1, self.batch)
-        for entry in entries:
+        """Publish what is waiting, oldest first; how many went out. Each entry is claimed
+        first, so that replicas sharing a store do not all publish it; a relay that dies
+        holding one leaves it due again after ``CLAIM_S``."""
+        now = self.clock()
+        sent = 0
+        for entry in await self.store.find_due(OUTBOX, now, self.batch):
             doc = entry.doc
-            await self.publish(Event(doc["name"], doc["account_id"], doc["fields"]), entry.key)
-            await self.store.delete(OUTBOX, entry.key, entry.version)
-        return len(entries)
+            try:
+                claimed = await self.store.put(OUTBOX, entry.key, {**doc, "due_at": now + CLAIM_S},
+                                               entry.version)
+            except VersionConflict:
+                continue  # another replica's relay has it
+            try:
+                await self.publish(Event(doc["name"], doc["account_id"], doc["fields"]),
+                                   entry.key)
+            except BaseException:  # not published: due again at once, for the next try
+                with contextlib.suppress(Exception):
+                    await self.store.put(OUTBOX, entry.key, doc, claimed)
+                raise
+            await self.store.delete(OUTBOX, entry.key, claimed)
+            sent += 1
+        return sent
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``; woken by each commit that wrote events, else every ``idle_s``;
@@ -54,7 +70,7 @@ class OutboxRelay:
                 delay = min(max(delay * 2, 0.1), self.retry_max_s)
                 log.warning("outbox relay waits %.1f s: %r", delay, error)
                 sent = 0
-            if sent == self.batch:
+            if sent == self.batch:  # more may be waiting
                 continue
             waits = [stop.wait()] if delay else [stop.wait(), signal.wait()]
             with contextlib.suppress(TimeoutError):
