@@ -123,13 +123,7 @@ class Repository:
     async def apply_doc_change(self, change: DocChange) -> AppliedChange:
         """Idempotent and ordered by revision: a change not newer than the stored one is
         ignored, and a delete leaves a tombstone (SPEC §6)."""
-        validate_counts(change.counts, "$.counts")
-        async def work() -> AppliedChange:
-            result = await self._apply(change)
-            emit_quantity_changes(result.changes)
-            return result
-
-        return await self._unit(work)
+        return (await self.apply_doc_changes([change]))[0]
 
     async def apply_doc_changes(self, changes: list[DocChange]) -> list[AppliedChange]:
         """Several changes in one unit of work (the consumer's micro-batches): all or none."""
@@ -137,36 +131,65 @@ class Repository:
             validate_counts(change.counts, "$.counts")
 
         async def work() -> list[AppliedChange]:
-            results = [await self._apply(change) for change in changes]
+            results = await self._apply_all(changes)
             emit_quantity_changes(c for result in results for c in result.changes)
             return results
 
         return await self._unit(work)
 
     async def _apply(self, change: DocChange) -> AppliedChange:
-        key = ledger_key(change.account_id, change.doc_id)
-        entry = await self.store.get("ledger", key)
-        rev = change.rev if change.rev is not None else TOMBSTONE_REV
-        if entry is not None and entry.doc["rev"] >= rev:
-            return AppliedChange("ignored")
-        before = {} if entry is None or entry.doc["deleted"] else entry.doc["counts"]
-        after = {} if change.deleted else change.counts
-        # a delete by id takes the type the ledger knows; one of a document never counted
-        # still leaves its tombstone, so that a late create cannot count it
-        doc_type = change.doc_type or (entry.doc["type"] if entry else None)
-        await self.store.put("ledger", key, {
-            "account_id": change.account_id, "doc_id": change.doc_id, "type": doc_type,
-            "rev": rev, "deleted": change.deleted, "counts": after,
-        }, entry.version if entry else 0)
-        if entry is None and change.doc_type is None:
-            return AppliedChange("ignored")
-        changes: list[QuantityChange] = []
-        if change.account is not None or (change.deleted and change.doc_type == "account"):
-            changes += await self._apply_account(change)
-        delta = add_counts(after, negate(before))
-        if delta:
-            changes += await self._add_own(change.account_id, delta)
-        return AppliedChange("applied", tuple(changes))
+        return (await self._apply_all([change]))[0]
+
+    async def _apply_all(self, changes: list[DocChange]) -> list[AppliedChange]:
+        """The ledger entries of the whole batch are read at once, and each account's counts
+        move once per batch by the sum of its documents' deltas, not once per document (the
+        work of a batch grows with its accounts, not its documents). An account document's
+        change first settles the sums so far: it moves the account's own counts between
+        ancestors, and those must be complete."""
+        keys = [ledger_key(change.account_id, change.doc_id) for change in changes]
+        entries = await self.store.get_many("ledger", keys)
+        unsettled: dict[str, Counts] = {}
+        outcomes: list[tuple[str, list[QuantityChange]]] = []
+        for key, change in zip(keys, changes, strict=True):
+            entry = entries.get(key)
+            rev = change.rev if change.rev is not None else TOMBSTONE_REV
+            if entry is not None and entry.doc["rev"] >= rev:
+                outcomes.append(("ignored", []))
+                continue
+            before = {} if entry is None or entry.doc["deleted"] else entry.doc["counts"]
+            after = {} if change.deleted else change.counts
+            # a delete by id takes the type the ledger knows; one of a document never counted
+            # still leaves its tombstone, so that a late create cannot count it
+            doc_type = change.doc_type or (entry.doc["type"] if entry else None)
+            recorded = {"account_id": change.account_id, "doc_id": change.doc_id,
+                        "type": doc_type, "rev": rev, "deleted": change.deleted,
+                        "counts": after}
+            version = await self.store.put("ledger", key, recorded,
+                                           entry.version if entry else 0)
+            entries[key] = Versioned(key, version, recorded)  # a repeat later in the batch
+            if entry is None and change.doc_type is None:
+                outcomes.append(("ignored", []))
+                continue
+            moved: list[QuantityChange] = []
+            if change.account is not None or (change.deleted and change.doc_type == "account"):
+                moved += await self._settle(unsettled)
+                moved += await self._apply_account(change)
+            delta = add_counts(after, negate(before))
+            if delta:
+                unsettled[change.account_id] = add_counts(
+                    unsettled.get(change.account_id, {}), delta)
+            outcomes.append(("applied", moved))
+        if outcomes:  # the batch's remaining sums go with its last change
+            outcomes[-1][1].extend(await self._settle(unsettled))
+        return [AppliedChange(outcome, tuple(moved)) for outcome, moved in outcomes]
+
+    async def _settle(self, unsettled: dict[str, Counts]) -> list[QuantityChange]:
+        moved: list[QuantityChange] = []
+        for account_id, delta in unsettled.items():
+            if any(delta.values()):
+                moved += await self._add_own(account_id, delta)
+        unsettled.clear()
+        return moved
 
     async def _load(self, collection: str, key: str, new: Callable[[str], Doc]) -> Versioned:
         return await self.store.get(collection, key) or Versioned(key, 0, new(key))
