@@ -101,7 +101,23 @@ def _default(value: Any) -> Any:
 
 def dumps(value: Any, *, indent: bool = False, sort_keys: bool = False) -> bytes:
     option = (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-    return orjson.dumps(value, default=_default, option=option)
+    try:
+        return orjson.dumps(value, default=_default, option=option)
+    except orjson.JSONEncodeError:
+        # orjson stops at 64-bit integers, which JSON (and our parser) do not; the slow
+        # way only for such a value
+        return orjson.dumps(_big_ints_as_decimals(value), default=_default, option=option)
+
+
+def _big_ints_as_decimals(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _big_ints_as_decimals(child) for key, child in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_as_decimals(child) for child in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not (
+            -2**63 <= value < 2**64):
+        return Decimal(value)
+    return value
 
 
 def fingerprint(value: Any) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import aio_pika
 import pytest
 
-from svc.jsonio import NumberOutOfBounds, loads
+from svc.jsonio import NumberOutOfBounds, dumps, loads
 
 PLAN = {"plan": {"devices": {"_all": {"rate": 1}}}}
 
@@ -90,3 +90,8 @@ async def test_quantities_above_a_billion_are_refused(client):
         "quantities": {"account": {"devices": {"sip_device": 10**9 + 1}}}}}, timeout=5)
     assert reply["Event-Category"] == "error", reply
     assert "sip_device" in reply["Error-Message"] and "1000000000" in reply["Error-Message"]
+
+
+def test_integers_beyond_64_bits_are_written_as_they_were_read():
+    body = b'{"overrides": {"devices": {"_all": {"minimum": 100000000000000000000}}}}'
+    assert dumps(loads(body)) == body.replace(b" ", b"")
