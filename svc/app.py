@@ -19,6 +19,7 @@ from .amqp.client import RpcClient
 from .amqp.notices import NoticeConsumer
 from .amqp.publisher import Publisher
 from .amqp.rpc import RpcServer
+from .api import HttpApi
 from .bookkeepers.http import HttpBookkeeper
 from .bookkeepers.kazoo import KazooBookkeeper
 from .bookkeepers.local import LocalBookkeeper
@@ -66,8 +67,13 @@ class Service:
         await self.store.open()
         self.repo = Repository(self.store, master_account_id=settings.master_account_id,
                                sync_buffer_s=settings.sync_buffer_s)
+        # The HTTP API (SPEC §15) runs the RPC server's own handlers, which exist once the
+        # broker is up: until then, and once stopping, it answers 503.
+        api = HttpApi(self.repo, settings.api_tokens, settings.max_message_bytes,
+                      lambda: None if self.rpc is None or self.stopping.is_set()
+                      else self.rpc.handlers)
         self.probes = ProbeServer(self.metrics, self.readiness, self.refresh_metrics,
-                                  settings.http_host, settings.http_port)
+                                  settings.http_host, settings.http_port, routes=api.routes())
         await self.probes.start()
         # One connection per role, so that a fault in one (a connection closed by the broker,
         # a channel error) never stops the others (SPEC §13): outbound publishing and

@@ -38,6 +38,13 @@ class BookkeeperSetting(BaseModel):
         return self
 
 
+class ApiToken(BaseModel):
+    """One HTTP API token: it acts on its account and that account's descendants (§15)."""
+
+    token: SecretStr = Field(min_length=1)  # a secret: never logged, never echoed
+    account_id: str = Field(min_length=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SVC_", extra="ignore")
 
@@ -66,6 +73,8 @@ class Settings(BaseSettings):
     couch_timeout_s: float = Field(10, gt=0)
     # {"<bookkeeper id>": {"adapter": "local"|"http"|"kazoo", "url", "secret", "timeout_s"}}
     bookkeepers: dict[str, BookkeeperSetting] = Field(default_factory=dict)
+    # {"<name>": {"token": "<secret>", "account_id": "<account>"}}: the HTTP API's callers
+    api_tokens: dict[str, ApiToken] = Field(default_factory=dict)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     node: str = Field(default_factory=lambda: f"services@{socket.gethostname()}")
@@ -78,6 +87,15 @@ class Settings(BaseSettings):
         if isinstance(value, tuple) and all(isinstance(c, NumberClassifier) for c in value):
             return value
         return parse_classifiers(value)
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _distinct_tokens(cls, tokens: dict[str, ApiToken]) -> dict[str, ApiToken]:
+        # a secret shared by two names would act for whichever is compared first
+        secrets = [entry.token.get_secret_value() for entry in tokens.values()]
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("two tokens share one secret")
+        return tokens
 
 
 class SettingsError(ValueError):

@@ -1,12 +1,13 @@
 """``/metrics``, ``/healthz`` and ``/readyz`` (SPEC §9), served by aiohttp inside the
-service's own event loop, so a stuck loop shows as a failing liveness probe."""
+service's own event loop, so a stuck loop shows as a failing liveness probe. The same server
+takes the routes of the HTTP API (SPEC §15: one host and port for both)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +29,15 @@ class Readiness:
 class ProbeServer:
     def __init__(self, metrics: Metrics, readiness: Callable[[], Awaitable[Readiness]],
                  refresh: Callable[[], Awaitable[None]], host: str, port: int,
-                 stuck_after_s: float = 10.0) -> None:
+                 stuck_after_s: float = 10.0,
+                 routes: Iterable[web.AbstractRouteDef] = ()) -> None:
         self.metrics = metrics
         self.readiness = readiness
         self.refresh = refresh  # gauges read from the store at scrape time
         self.host = host
         self.requested_port = port
         self.stuck_after_s = stuck_after_s
+        self.routes = list(routes)
         self._runner: web.AppRunner | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._beat = 0.0
@@ -50,6 +53,7 @@ class ProbeServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.add_routes(self.routes)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.requested_port).start()

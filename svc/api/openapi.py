@@ -1,0 +1,139 @@
+"""The OpenAPI 3.1 document of the HTTP API, generated from the route table and its pydantic
+models (the bodies derived from the RPC request models, the answers of ``models``), served
+at ``/openapi.json`` and committed as ``http_schemas/openapi.json`` (``svc schemas``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from .. import __version__
+from ..amqp.schemas import render
+from .models import Failure
+from .routes import PREFIX, ROUTES, Route
+
+OPENAPI_FILE = "openapi.json"
+REF = "#/components/schemas/{model}"
+JSON = "application/json"
+
+# the error answers, by HTTP status: (component name, when)
+ERRORS = {
+    400: ("invalid", "The input breaks a rule: each bad field is named in `data.details`."),
+    401: ("unauthorized", "No token, or one that is not known."),
+    403: ("forbidden", "Refused for this account (`forbidden`: not a plan of its reseller; "
+                       "`master_account`: the master is always a reseller)."),
+    404: ("not_found", "`account_not_found` (also any account outside the token's tree), "
+                       "`plan_not_found`, or `not_assigned`."),
+    409: ("conflict", "`conflict`: a concurrent change or sync won; try again."),
+    413: ("too_large", "The body exceeds `SVC_MAX_MESSAGE_BYTES`."),
+    503: ("unavailable", "`store_unavailable`, or `not_ready` while svc starts or stops."),
+}
+
+
+def _errors(route: Route) -> list[int]:
+    statuses = {401, 404, 503, *route.statuses}
+    if route.body is not None or route.query:
+        statuses.add(400)
+    if route.body is not None:
+        statuses.add(413)
+    if route.method != "GET":
+        statuses.add(409)
+    return sorted(statuses)
+
+
+def _parameters(route: Route) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = [
+        {"$ref": f"#/components/parameters/{param}"} for param in route.path_fields]
+    if route.query_model is not None:
+        properties = route.query_model.model_json_schema()["properties"]
+        parameters += [{"name": name, "in": "query", "required": False,
+                        "schema": {k: v for k, v in schema.items() if k != "title"}}
+                       for name, schema in properties.items()]
+    return parameters
+
+
+def _body(schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    return {"required": required, "content": {JSON: {"schema": {"anyOf": [
+        schema,
+        {"type": "object", "required": ["data"], "properties": {"data": schema},
+         "description": "KAZOO's wrapped form; its other keys are ignored"}]}}}}
+
+
+def _probe(summary: str, content: dict[str, Any], *statuses: int) -> dict[str, Any]:
+    return {"get": {"summary": summary, "security": [], "tags": ["operations"],
+                    "responses": {str(status): {"description": summary, "content": content}
+                                  for status in statuses}}}
+
+
+def openapi() -> dict[str, Any]:
+    inputs = [((route.operation_id, "answer"), "validation", TypeAdapter(route.data.answer))
+              for route in ROUTES]
+    inputs += [((route.operation_id, "body"), "validation", TypeAdapter(route.body_model))
+               for route in ROUTES if route.body_model is not None]
+    inputs.append((("failure", "answer"), "validation", TypeAdapter(Failure)))
+    keyed, defs = TypeAdapter.json_schemas(inputs, by_alias=False, ref_template=REF)
+    schema = {key: value for (key, _), value in keyed.items()}
+
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        operation: dict[str, Any] = {
+            "operationId": route.operation_id, "summary": route.summary,
+            "description": f"The RPC `{route.request[1]}` (category `{route.request[0]}`).",
+            "tags": [route.path.split("/")[1]],
+            "parameters": _parameters(route),
+            "responses": {
+                "200": {"description": "success",
+                        "content": {JSON: {"schema": schema[(route.operation_id, "answer")]}}},
+                **{str(status): {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
+                   for status in _errors(route)}}}
+        if route.body_model is not None:
+            required = any(info.is_required() for info in route.body_model.model_fields.values())
+            operation["requestBody"] = _body(schema[(route.operation_id, "body")], required)
+        paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = operation
+
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    anything = {JSON: {"schema": {"type": "object"}}}
+    paths["/openapi.json"] = _probe("This document", anything, 200)
+    paths["/metrics"] = _probe("Prometheus metrics (text format)", text, 200)
+    paths["/healthz"] = _probe("Liveness: 200 unless the event loop is stuck", anything, 200, 503)
+    paths["/readyz"] = _probe("Readiness: 200 while the broker, the store and the consumers "
+                              "are up; else 503 naming what is down", anything, 200, 503)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "svc HTTP API", "version": __version__,
+                 "description": "KAZOO-style services API of svc (SPEC §15): every route runs "
+                                "the RPC of the same name over the same models. Answers are "
+                                "KAZOO's envelope; a token acts on its account and that "
+                                "account's descendants, and any other account is answered as "
+                                "one that does not exist (404)."},
+        "security": [{"authToken": []}, {"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": defs["$defs"],
+            "parameters": {
+                "account_id": {"name": "account_id", "in": "path", "required": True,
+                               "schema": {"type": "string", "minLength": 1}},
+                "plan_id": {"name": "plan_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "minLength": 1}}},
+            "responses": {name: {"description": when, "content": {JSON: {
+                "schema": schema[("failure", "answer")]}}} for name, when in ERRORS.values()},
+            "securitySchemes": {
+                "authToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
+                              "description": "KAZOO's header; a token of SVC_API_TOKENS"},
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "the same token as `Authorization: Bearer`"}},
+        },
+    }
+
+
+def write(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(render(openapi()))
+
+
+def drifted(path: Path) -> bool:
+    """Whether the file at ``path`` is missing or differs from the generated document."""
+    return not path.is_file() or path.read_bytes() != render(openapi())

@@ -1,0 +1,180 @@
+"""The HTTP API's routes (SPEC §15) as one table: each route names the RPC request it is, so
+it runs that request's handler with that request's model, and says which of the model's
+fields come from the path, the query string and the body, and what of the reply is ``data``.
+The aiohttp handlers (``server``) and the OpenAPI document (``openapi``) are both read from
+this table: a route added here is served and documented.
+
+Bodies use the request model's own field names (``overrides``, ``quantities``, ``plans``,
+``changes``, ``merge``) where the AMQP message uses its aliases (``Overrides``, …); the body
+and query models are derived from the request model's fields, so their types and rules are
+the RPC's own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
+from ..amqp.messages import REQUESTS, Envelope
+from ..amqp.schemas import AvailablePlan, Summary
+from ..jsonio import dumps, loads
+from .models import (
+    Overrides,
+    Page,
+    PlanChange,
+    QuoteAnswer,
+    Reseller,
+    Success,
+    SyncAnswer,
+)
+
+PREFIX = "/v2/accounts/{account_id}"
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Data:
+    """What of a handler's reply fields is ``data``, and the answer's model."""
+
+    answer: type[BaseModel]
+    pick: Callable[[Doc], Any]
+    paged: bool = False
+
+
+def the(reply_field: str, model: type) -> Data:
+    """``data`` is one reply field (the Summary)."""
+    return Data(Success[model], itemgetter(reply_field))
+
+
+def fields_of(model: type[BaseModel]) -> Data:
+    """``data`` is an object of the reply fields that ``model``'s aliases name."""
+    def pick(fields: Doc) -> Doc:
+        return {name: fields[info.alias] for name, info in model.model_fields.items()
+                if info.alias in fields}
+
+    return Data(Success[model], pick)
+
+
+def page_of(reply_field: str, model: type) -> Data:
+    """``data`` is the list in one reply field, with the paging fields beside it (the list
+    is counted: its handler must not be ``handlers.memoized``, whose replies are encoded)."""
+    return Data(Page[model], itemgetter(reply_field), paged=True)
+
+
+def _stored_overrides(fields: Doc) -> Doc:
+    # the summary handler's reply may be kept encoded (handlers.memoized): decode to read it
+    return {"overrides": loads(dumps(fields["Summary"]))["overrides"]}
+
+
+def _unaliased(info: FieldInfo) -> tuple[Any, Any]:
+    """A request model's field, with its type and rules, under its Python name."""
+    annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else (
+        info.annotation)
+    return annotation, Field(... if info.is_required() else info.default,
+                             description=info.description)
+
+
+def _camel(name: str) -> str:
+    return "".join(part.title() for part in name.removesuffix("_req").split("_"))
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # under PREFIX; each {parameter} is a field of the request model
+    request: tuple[str, str]  # (category, Event-Name) of the RPC request it is
+    data: Data
+    summary: str
+    body: tuple[str, ...] | None = None  # the model fields a JSON body may set; None: no body
+    query: tuple[str, ...] = ()  # the model fields the query string may set
+    statuses: tuple[int, ...] = ()  # error statuses beyond those of every route (openapi)
+    # derived from the request model:
+    model: type[Envelope] = field(init=False)
+    body_model: type[BaseModel] | None = field(init=False)
+    query_model: type[BaseModel] | None = field(init=False)
+    path_fields: dict[str, str] = field(init=False)  # path parameter -> request alias
+    body_keys: dict[str, str] = field(init=False)  # request alias -> body key
+
+    def __post_init__(self) -> None:
+        self.model = REQUESTS[self.request]
+        fields = self.model.model_fields
+        name = _camel(self.request[1])
+        self.path_fields = {param: fields[param].alias or param
+                            for param in re.findall(r"{(\w+)}", PREFIX + self.path)}
+        self.body_model = None if self.body is None else create_model(
+            f"{name}Body", __config__=ConfigDict(extra="forbid"),  # a misspelt key is refused
+            reason=(str | None, Field(None, description="free text, kept in the audit entry")),
+            **{key: _unaliased(fields[key]) for key in self.body})
+        self.query_model = create_model(
+            f"{name}Query", __config__=ConfigDict(extra="ignore"),
+            **{key: _unaliased(fields[key]) for key in self.query}) if self.query else None
+        self.body_keys = {fields[key].alias or key: key for key in self.body or ()}
+
+    @property
+    def operation_id(self) -> str:
+        words = re.sub(r"[{}]", "", self.path).strip("/").replace("/", "_")
+        return f"{self.method.lower()}_{words}"
+
+    def request_fields(self, match_info: dict[str, str], query: BaseModel | None,
+                       body: BaseModel | None) -> Doc:
+        """The request model's input by alias, from the validated path, query and body."""
+        fields = self.model.model_fields
+        given = {alias: match_info[param] for param, alias in self.path_fields.items()}
+        for values in (query, body):
+            if values is not None:
+                given.update({fields[key].alias or key: getattr(values, key)
+                              for key in values.model_fields_set - {"reason"}})
+        if body is not None and body.reason is not None:
+            given["Reason"] = body.reason  # an extra field of the request, for the audit trail
+        return given
+
+    def http_paths(self, text: str) -> str:
+        """A handler names its input by the AMQP alias (``$.Overrides.plan…``): over HTTP
+        the caller sent the body key (``$.overrides.plan…``)."""
+        return re.sub(r"\$\.([\w-]+)", lambda found: "$." + self.body_keys.get(
+            found.group(1), found.group(1)), text)
+
+
+_SUMMARY = the("Summary", Summary)
+
+# Fixed paths come before /services/{plan_id}: aiohttp matches in this order, so a plan cannot
+# be named like a fixed path (overrides, manual, quote, sync, summary, available), as in KAZOO.
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/services", ("summary", "summary_req"), _SUMMARY,
+          "The account's services: plans, overrides, quantities, live invoices, standing"),
+    Route("GET", "/services/summary", ("summary", "summary_req"), _SUMMARY,
+          "The Summary (the same as GET /services)"),
+    Route("GET", "/services/available", ("plans", "available_plans_req"),
+          page_of("Plans", AvailablePlan), "The plans of the account's reseller"),
+    Route("GET", "/services/overrides", ("summary", "summary_req"),
+          Data(Success[Overrides], _stored_overrides), "The account's global overrides"),
+    Route("POST", "/services/overrides", ("overrides", "overrides_set_req"), _SUMMARY,
+          "Set (or with merge, deep-merge) the global overrides", body=("overrides", "merge")),
+    Route("POST", "/services/manual", ("overrides", "manual_set_req"), _SUMMARY,
+          "Set (or with merge, deep-merge) the manual quantities",
+          body=("quantities", "merge")),
+    Route("POST", "/services/quote", ("quote", "quote_req"), fields_of(QuoteAnswer),
+          "Quote the account as it is, or with other plans, overrides or quantity changes; "
+          "changes nothing", body=("plans", "overrides", "changes")),
+    Route("POST", "/services/sync", ("sync", "sync_req"), fields_of(SyncAnswer),
+          "Sync the account with its bookkeepers now", body=()),
+    Route("POST", "/services/{plan_id}", ("assign", "assign_plan_req"), fields_of(PlanChange),
+          "Assign a plan of the account's reseller; with dry_run, quote the change instead",
+          body=("overrides", "merge"), query=("dry_run",), statuses=(403,)),
+    Route("DELETE", "/services/{plan_id}", ("assign", "remove_plan_req"),
+          fields_of(PlanChange),
+          "Remove a plan from the account; with dry_run, quote the change instead",
+          body=(), query=("dry_run",)),
+    Route("GET", "/reseller", ("reseller", "reseller_get_req"), fields_of(Reseller),
+          "The account's reseller, and whether it is one"),
+    Route("PUT", "/reseller", ("reseller", "reseller_promote_req"), fields_of(Reseller),
+          "Promote the account to reseller", body=(), statuses=(403,)),
+    Route("DELETE", "/reseller", ("reseller", "reseller_demote_req"), fields_of(Reseller),
+          "Demote the account from reseller", body=(), statuses=(403,)),
+)
