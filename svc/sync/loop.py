@@ -42,6 +42,7 @@ class SyncLoop:
         self.retry_max_s = retry_max_s
         self.delinquent_recheck_s = delinquent_recheck_s
         self.concurrency = concurrency  # one slow bookkeeper must not hold up the others
+        self._claim_at_least = max(1, min(batch, concurrency) // 2)
         self.clock = clock
         self._in_flight: dict[str, DirtyAccountClaim] = {}
         self._tasks: set[asyncio.Task[SyncOutcome | None]] = set()
@@ -67,7 +68,9 @@ class SyncLoop:
         started = 0
         while stop is None or not stop.is_set():
             free = self.concurrency - len(self._tasks)
-            if free == 0:
+            if self._tasks and free < self._claim_at_least:
+                # claims come in batches: one query per freed slot would cost more than the
+                # syncs themselves with a fast bookkeeper
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
