@@ -24,7 +24,7 @@ from .bookkeepers.http import HttpBookkeeper
 from .bookkeepers.kazoo import KazooBookkeeper
 from .bookkeepers.local import LocalBookkeeper
 from .bookkeepers.router import BookkeeperRouter
-from .handlers import HANDLERS, reconcile_handler, sync_handler
+from .handlers import HANDLERS, delivery_retry_handler, reconcile_handler, sync_handler
 from .ingest.importer import Importer
 from .ops import Metrics, ProbeServer, Readiness
 from .outbox import OutboxRelay
@@ -99,6 +99,7 @@ class Service:
         importer = (Importer(self.repo, self.source, settings.number_classifiers)
                     if self.source else None)
         handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now),
+                    ("sync", "delivery_retry_req"): delivery_retry_handler(self.sync.sync_now),
                     ("reconcile", "reconcile_req"): reconcile_handler(importer)}
         self.rpc = RpcServer(handlers, self.repo, publisher, settings.node,
                              settings.max_message_bytes, observe=self.metrics.rpc)

@@ -4,6 +4,7 @@ layer validates, dispatches here and replies."""
 
 from __future__ import annotations
 
+import datetime
 import functools
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from .memo import AnswerMemo
 from .rating import PlanInvalid, QuoteInvalid, State, load_overrides
 from .rating.quote import QuoteRequest, current_under_proposed, parse_quote, quote_json, rate_quote
 from .sources import SourceUnavailable
-from .store import Repository, StoreError, Versioned
+from .store import Repository, StoreError, Versioned, audit
 
 if TYPE_CHECKING:
     from .ingest.importer import Importer
@@ -193,7 +194,8 @@ async def default_plan_get(repo: Repository, req: m.AccountRequest) -> Reply:
 
 async def bookkeeper_set(repo: Repository, req: m.BookkeeperSetReq) -> Reply:
     services = await repo.edit_services(
-        req.account_id, lambda doc: {**doc, "bookkeeper": req.bookkeeper})
+        req.account_id, lambda doc: {**doc, "bookkeeper": req.bookkeeper},
+        audited=("bookkeeper_set", lambda doc: doc.get("bookkeeper")))
     return Reply({"Bookkeeper": services["bookkeeper"]})
 
 
@@ -297,6 +299,66 @@ def sync_handler(sync_now: Callable[[str], Awaitable[Any]]) -> Handler:
     return sync
 
 
+def delivery_json(found: Versioned) -> Doc:
+    record = found.doc
+    updated = datetime.datetime.fromtimestamp(float(record["updated_at"]), tz=datetime.UTC)
+    return {"id": found.key, "bookkeeper": record["bookkeeper"],
+            "snapshot_seq": record["snapshot_seq"], "idempotency_key": record["idempotency_key"],
+            "content": record["content"], "attempts": record["attempts"],
+            "state": record["state"], "results": record["results"],
+            "updated_at": updated.isoformat().replace("+00:00", "Z")}
+
+
+def _page(reply_field: str, newest: list[Doc], req: m.PagedRequest) -> Reply:
+    """The page of ``newest`` (each with its ``id``) that starts at ``Start-Key``, and the
+    ``Next-Start-Key`` of the next one if there is one."""
+    keys = [entry["id"] for entry in newest]
+    if req.start_key is not None and req.start_key not in keys:
+        raise Rejected("invalid", f"no entry {req.start_key} to start at",
+                       [{"path": "$.Start-Key", "rule": "the id of an entry of this list"}])
+    start = 0 if req.start_key is None else keys.index(req.start_key)
+    end = start + req.page_size
+    reply = {reply_field: newest[start:end]}
+    if end < len(keys):
+        reply["Next-Start-Key"] = keys[end]
+    return Reply(reply)
+
+
+async def deliveries(repo: Repository, req: m.DeliveriesReq) -> Reply:
+    await repo.existing_account(req.account_id)
+    keys = await repo.store.find_keys("deliveries", "account_id", req.account_id)
+    found = (await repo.store.get_many("deliveries", keys)).values()
+    newest = sorted(found, key=lambda d: (float(d.doc["updated_at"]), d.key), reverse=True)
+    return _page("Deliveries", [delivery_json(d) for d in newest], req)
+
+
+AUDIT_FIELDS = ("id", "account_id", "at", "who", "action", "reason", "before", "after")
+
+
+async def audit_trail(repo: Repository, req: m.AuditReq) -> Reply:
+    await repo.existing_account(req.account_id)
+    found = await audit.entries(repo.store, req.account_id, req.since, req.until)
+    return _page("Entries", [{k: entry[k] for k in AUDIT_FIELDS} for entry in found], req)
+
+
+def delivery_retry_handler(sync_now: Callable[[str], Awaitable[Any]]) -> Handler:
+    """``delivery_retry_req``: a failed delivery goes again by syncing its account now, which
+    re-sends exactly the failed invoices of the snapshot with their records' keys."""
+    async def retry(repo: Repository, req: m.DeliveryRetryReq) -> Reply:
+        async def delivery() -> Versioned:
+            found = await repo.store.get("deliveries", req.delivery_id)
+            if found is None or found.doc["account_id"] != req.account_id:
+                raise Rejected("delivery_not_found", f"no delivery {req.delivery_id}")
+            return found
+
+        if (await delivery()).doc["state"] != "failed":
+            raise Rejected("conflict", f"delivery {req.delivery_id} has not failed")
+        await sync_now(req.account_id)
+        return Reply({"Delivery": delivery_json(await delivery())})
+
+    return retry
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("quote", "quote_req"): quote,
     ("summary", "summary_req"): summary,
@@ -316,4 +378,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("reseller", "reseller_get_req"): reseller_get,
     ("reconcile", "reconcile_req"): reconcile_handler(None),
     ("standing", "standing_req"): standing,
+    ("sync", "deliveries_req"): deliveries,
+    ("audit", "audit_req"): audit_trail,
 }

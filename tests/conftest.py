@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aio_pika
 import pytest
 from broker import rabbitmqctl, url_for
+from processes import local_server
 
 from svc.amqp.client import ServicesClient
 from svc.app import Service
@@ -34,6 +36,14 @@ def settings(amqp_url, tmp_path) -> Settings:
     return Settings(amqp_url=amqp_url, store_url=f"sqlite:///{tmp_path}/svc.db",
                     node="services@test", max_message_bytes=64 * 1024, delivery_limit=2,
                     http_host="127.0.0.1", http_port=0)
+
+
+@pytest.fixture
+def http_bookkeeper() -> Iterator[str]:
+    """The webhook bookkeeper process (``sync/http_bookkeeper.py``); yields its base URL."""
+    script = Path(__file__).resolve().parent / "sync" / "http_bookkeeper.py"
+    with local_server(script, "s3cret,s3cret-2027") as url:
+        yield url
 
 
 @pytest.fixture

@@ -41,6 +41,21 @@ def child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproces
                 process.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def local_server(script: Path, *args: str) -> Iterator[str]:
+    """A test server script on a free port, which prints ``ready`` once it listens; yields
+    its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(script), str(port), *args],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
 def exited(process: subprocess.Popen, log: Path) -> str:
     return f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-4000:]}"
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from ..rating.coerce import MAX_QUANTITY
 from ..rating.quote import Count, QuoteDocument
@@ -118,6 +125,30 @@ class ManualSetReq(AccountRequest):
     merge: bool = Field(False, alias="Merge")
 
 
+class PagedRequest(AccountRequest):
+    """A page of a list, newest first: from ``Start-Key`` (the first of the page)."""
+
+    page_size: int = Field(50, alias="Page-Size", ge=1, le=1000)
+    start_key: str | None = Field(None, alias="Start-Key", min_length=1,
+                                  description="the Next-Start-Key of the previous page")
+
+
+class DeliveriesReq(PagedRequest):
+    """The account's delivery records (SPEC §14, §15)."""
+
+
+class AuditReq(PagedRequest):
+    """The account's audit trail (SPEC §15), from ``Since`` up to ``Until``."""
+
+    since: AwareDatetime | None = Field(None, alias="Since", description="ISO 8601")
+    until: AwareDatetime | None = Field(None, alias="Until", description="ISO 8601")
+
+
+class DeliveryRetryReq(AccountRequest):
+    delivery_id: str = Field(alias="Delivery-ID", min_length=1,
+                             description="the delivery record's key, as deliveries_req lists it")
+
+
 # (category, request Event-Name) -> model; the reply's Event-Name swaps _req for _resp
 REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("quote", "quote_req"): QuoteReq,
@@ -138,6 +169,9 @@ REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("reseller", "reseller_get_req"): AccountRequest,
     ("reconcile", "reconcile_req"): ReconcileReq,
     ("sync", "sync_req"): AccountRequest,
+    ("sync", "deliveries_req"): DeliveriesReq,
+    ("sync", "delivery_retry_req"): DeliveryRetryReq,
+    ("audit", "audit_req"): AuditReq,
     ("standing", "standing_req"): AccountRequest,
 }
 

@@ -23,6 +23,7 @@ from ..quantities import NumberClassifier
 from ..rating import PlanInvalid
 from ..sources import DocumentSource, SourceUnavailable
 from ..store import AppliedChange, Conflict, DocChange, Repository, StoreUnavailable
+from ..store.audit import Actor, acting
 from .publisher import Publisher
 
 log = logging.getLogger("svc.notices")
@@ -34,6 +35,7 @@ RETRY_MAX_S = 10.0
 # (the adapters classify their errors as StoreUnavailable), or a unit that kept losing its
 # compare-and-set to other writers. The notice is not at fault: it waits, never poison.
 TRANSIENT_STORE_ERRORS = (StoreUnavailable, Conflict)
+NOTICE = Actor("notice", "doc_change")  # who the audit trail says made a document's change
 
 
 class NoticeConsumer:
@@ -246,7 +248,8 @@ class NoticeConsumer:
         if not batch:
             return
         try:
-            results = await self.repo.apply_doc_changes([change for _, change in batch])
+            with acting(NOTICE):
+                results = await self.repo.apply_doc_changes([change for _, change in batch])
         except TRANSIENT_STORE_ERRORS as error:
             self._wait_for_store([item for item, _ in batch], error)
             return
@@ -285,7 +288,8 @@ class NoticeConsumer:
                          change: DocChange) -> AppliedChange | None:
         """``None``: dead-lettered. What the store cannot take now is raised."""
         try:
-            return await self.repo.apply_doc_change(change)
+            with acting(NOTICE):
+                return await self.repo.apply_doc_change(change)
         except TRANSIENT_STORE_ERRORS:
             raise
         except Exception as error:  # noqa: BLE001 - poison, whatever its kind
@@ -297,8 +301,9 @@ class NoticeConsumer:
     async def _write_plan(self, message: AbstractIncomingMessage, write: PlanWrite) -> None:
         """Through the revision ledger. What the store cannot take now is raised."""
         try:
-            result = await self.repo.apply_plan_change(write.vendor_id, write.plan_id,
-                                                       write.rev, write.doc)
+            with acting(NOTICE):
+                result = await self.repo.apply_plan_change(write.vendor_id, write.plan_id,
+                                                           write.rev, write.doc)
         except PlanInvalid as error:  # refused before the ledger moved
             await self._dead_letter(message, f"invalid service plan: {error}", "invalid_plan")
             return

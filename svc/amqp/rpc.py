@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ..handlers import Handler, Rejected, rejection
 from ..jsonio import dumps, loads
 from ..store import Repository, StoreUnavailable
+from ..store.audit import Actor, acting, reason_of
 from .envelope import envelope
 from .messages import REQUESTS, response_name
 from .publisher import Publisher
@@ -107,7 +108,9 @@ async def answer(handlers: dict[tuple[str, str], Handler], repo: Repository, bod
         return _invalid(node, request, name, _field_errors(error))
     fields: dict[str, Any]
     try:
-        reply = await handlers[(category, name)](repo, parsed)
+        with acting(Actor("amqp", "/".join(filter(None, (parsed.app_name, parsed.node))),
+                          reason_of(parsed))):
+            reply = await handlers[(category, name)](repo, parsed)
         fields, outcome = {"Status": "success", **reply.fields}, "success"
     except StoreUnavailable as error:
         fields, outcome = {"Status": "error", "Reason": "store_unavailable",

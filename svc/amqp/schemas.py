@@ -152,6 +152,51 @@ class SyncResult(BaseModel):
     message: str | None = None
 
 
+class DeliveryAttempt(BaseModel):
+    attempt: int = Field(ge=1)
+    outcome: Literal["good_standing", "delinquent", "failed"]
+    reason: str | None = None
+    message: str | None = None
+    at: Gregorian
+
+
+class Delivery(BaseModel):
+    """One invoice handed to one bookkeeper for one billed snapshot, with every attempt
+    (SPEC §14): a retry carries the same idempotency key while the content is the same."""
+
+    id: str = Field(description="the record's key: <account>|<bookkeeper>|<snapshot seq>")
+    bookkeeper: Bookkeeper
+    snapshot_seq: int = Field(ge=1)
+    idempotency_key: str
+    content: str = Field(description="the hash of the invoice sent")
+    attempts: int = Field(ge=1)
+    state: Literal["sending", "answered", "failed"]
+    results: list[DeliveryAttempt]
+    updated_at: str = Field(description="ISO 8601 UTC")
+
+
+class Who(BaseModel):
+    kind: Literal["token", "amqp", "notice", "sync"]
+    name: str = Field(description="the token's name, the RPC's App-Name/Node, the notice "
+                                  "consumer, or the node that synced")
+
+
+class AuditEntry(BaseModel):
+    """One change of an account, written with it (SPEC §15); a ``quantities_daily`` entry
+    sums a UTC day's document-driven changes: units added and removed per item."""
+
+    id: str
+    account_id: str
+    at: str = Field(description="ISO 8601 UTC")
+    who: Who | None = Field(description="null for svc's own tools (an import from the CLI)")
+    action: Literal["plan_assigned", "plan_removed", "overrides_set", "manual_set",
+                    "reseller_promoted", "reseller_demoted", "bookkeeper_set",
+                    "status_changed", "plan_edited", "delivery", "quantities_daily"]
+    reason: str | None
+    before: Any
+    after: Any
+
+
 class LastSync(BaseModel):
     timestamp: Gregorian
     results: list[SyncResult]
@@ -309,6 +354,28 @@ class SyncResp(Reply):
     account_status: Omitted[str] = Field(None, alias="Account-Status")
 
 
+class PageResp(Reply):
+    """A page of a list, newest first; ``Next-Start-Key`` is left out on the last page."""
+
+    next_start_key: Omitted[str] = Field(None, alias="Next-Start-Key",
+                                         description="the Start-Key of the next page")
+
+
+class DeliveriesResp(PageResp):
+    on_success = ("Deliveries",)
+    deliveries: Omitted[list[Delivery]] = Field(None, alias="Deliveries")
+
+
+class DeliveryResp(Reply):
+    on_success = ("Delivery",)
+    delivery: Omitted[Delivery] = Field(None, alias="Delivery")
+
+
+class AuditResp(PageResp):
+    on_success = ("Entries",)
+    entries: Omitted[list[AuditEntry]] = Field(None, alias="Entries")
+
+
 class StandingResp(Reply):
     """The standing words replace success: ``error`` with the status as ``Reason``."""
 
@@ -335,6 +402,9 @@ REPLIES: dict[str, type[Reply]] = {
     "reseller_get_req": ResellerResp,
     "reconcile_req": ReconcileResp,
     "sync_req": SyncResp,
+    "deliveries_req": DeliveriesResp,
+    "delivery_retry_req": DeliveryResp,
+    "audit_req": AuditResp,
     "standing_req": StandingResp,
 }
 

@@ -26,8 +26,9 @@ ERRORS = {
     403: ("forbidden", "Refused for this account (`forbidden`: not a plan of its reseller; "
                        "`master_account`: the master is always a reseller)."),
     404: ("not_found", "`account_not_found` (also any account outside the token's tree), "
-                       "`plan_not_found`, or `not_assigned`."),
-    409: ("conflict", "`conflict`: a concurrent change or sync won; try again."),
+                       "`plan_not_found`, `not_assigned`, or `delivery_not_found`."),
+    409: ("conflict", "`conflict`: a concurrent change or sync won, try again; or the "
+                      "delivery to retry has not failed."),
     413: ("too_large", "The body exceeds `SVC_MAX_MESSAGE_BYTES`."),
     503: ("unavailable", "`store_unavailable`, or `not_ready` while svc starts or stops."),
 }
@@ -117,7 +118,10 @@ def openapi() -> dict[str, Any]:
                 "account_id": {"name": "account_id", "in": "path", "required": True,
                                "schema": {"type": "string", "minLength": 1}},
                 "plan_id": {"name": "plan_id", "in": "path", "required": True,
-                            "schema": {"type": "string", "minLength": 1}}},
+                            "schema": {"type": "string", "minLength": 1}},
+                "delivery_id": {"name": "delivery_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "minLength": 1},
+                                "description": "a delivery's `id`, URL-encoded"}},
             "responses": {name: {"description": when, "content": {JSON: {
                 "schema": schema[("failure", "answer")]}}} for name, when in ERRORS.values()},
             "securitySchemes": {

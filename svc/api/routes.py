@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from ..amqp.messages import REQUESTS, Envelope
-from ..amqp.schemas import AvailablePlan, Summary
+from ..amqp.schemas import AuditEntry, AvailablePlan, Delivery, Summary
 from ..jsonio import dumps, loads
 from .models import (
     Overrides,
@@ -63,7 +63,8 @@ def fields_of(model: type[BaseModel]) -> Data:
 
 def page_of(reply_field: str, model: type) -> Data:
     """``data`` is the list in one reply field, with the paging fields beside it (the list
-    is counted: its handler must not be ``handlers.memoized``, whose replies are encoded)."""
+    is counted: its handler must not be ``handlers.memoized``, whose replies are encoded);
+    a handler that pages names the next page's first key in ``Next-Start-Key``."""
     return Data(Page[model], itemgetter(reply_field), paged=True)
 
 
@@ -144,7 +145,8 @@ class Route:
 _SUMMARY = the("Summary", Summary)
 
 # Fixed paths come before /services/{plan_id}: aiohttp matches in this order, so a plan cannot
-# be named like a fixed path (overrides, manual, quote, sync, summary, available), as in KAZOO.
+# be named like a fixed path (overrides, manual, quote, sync, summary, available, deliveries,
+# audit), as in KAZOO.
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/services", ("summary", "summary_req"), _SUMMARY,
           "The account's services: plans, overrides, quantities, live invoices, standing"),
@@ -164,6 +166,17 @@ ROUTES: tuple[Route, ...] = (
           "changes nothing", body=("plans", "overrides", "changes")),
     Route("POST", "/services/sync", ("sync", "sync_req"), fields_of(SyncAnswer),
           "Sync the account with its bookkeepers now", body=()),
+    Route("GET", "/services/deliveries", ("sync", "deliveries_req"),
+          page_of("Deliveries", Delivery),
+          "Every invoice delivery of the account to its bookkeepers, newest first",
+          query=("page_size", "start_key")),
+    Route("POST", "/services/deliveries/{delivery_id}/retry", ("sync", "delivery_retry_req"),
+          the("Delivery", Delivery),
+          "Re-send a failed delivery with its idempotency key (by syncing the account now)",
+          body=()),
+    Route("GET", "/services/audit", ("audit", "audit_req"), page_of("Entries", AuditEntry),
+          "The account's audit trail, newest first: who changed what, when and why",
+          query=("since", "until", "page_size", "start_key")),
     Route("POST", "/services/{plan_id}", ("assign", "assign_plan_req"), fields_of(PlanChange),
           "Assign a plan of the account's reseller; with dry_run, quote the change instead",
           body=("overrides", "merge"), query=("dry_run",), statuses=(403,)),

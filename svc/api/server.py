@@ -24,6 +24,7 @@ from ..handlers import Handler, Rejected, rejection
 from ..jsonio import NumberOutOfBounds, dumps, loads
 from ..settings import ApiToken
 from ..store import InvalidInput, Repository
+from ..store.audit import Actor, acting, reason_of
 from .openapi import openapi
 from .routes import PREFIX, ROUTES, Doc, Route
 from .tokens import Tokens, admit
@@ -39,6 +40,7 @@ STATUS = {
     "master_account": 403,  # the master is always a reseller
     "account_not_found": 404,  # also every account outside the caller's tree
     "plan_not_found": 404,
+    "delivery_not_found": 404,  # also a delivery of another account
     "not_assigned": 404,  # DELETE /services/{plan_id} of a plan the account does not have
     "conflict": 409,
     "too_large": 413,
@@ -79,7 +81,8 @@ class HttpApi:
                     raise Rejected("not_ready", "svc is starting or stopping")
                 await admit(self.repo, caller, account_id)
                 parsed = await self._request(route, request, msg_id)
-                reply = await handlers[route.request](self.repo, parsed)
+                with acting(Actor("token", caller.name, reason_of(parsed))):
+                    reply = await handlers[route.request](self.repo, parsed)
             except Exception as error:  # noqa: BLE001 - every failure gets an answer
                 return self._failure(route, error, msg_id, account_id)
             # reply.fields only: the events of a change leave through the outbox
@@ -184,9 +187,9 @@ def _query_path(loc: tuple[int | str, ...]) -> str:
 
 def _success(route: Route, fields: Doc) -> Doc:
     data = route.data.pick(fields)
-    if route.data.paged:  # the whole list comes in one page
+    if route.data.paged:  # without Next-Start-Key, this page is the last
         return {"data": data, "status": "success", "page_size": len(data),
-                "next_start_key": None}
+                "next_start_key": fields.get("Next-Start-Key")}
     return {"data": data, "status": "success"}
 
 

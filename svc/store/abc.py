@@ -31,6 +31,7 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "book_ledger": ("account_id",),
     "imports": ("run",),
     "deliveries": ("account_id",),
+    "audit": ("account_id",),
 }
 # A numeric field by which documents fall due; absent or null means "not due".
 DUE_FIELD = "due_at"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .abc import DocumentStore, VersionConflict, Versioned
+from .audit import Change, note
 from .outbox import Event, emit
 from .records import Doc, new_services, with_due_time
 from .units import Conflict, run_unit
@@ -112,11 +113,12 @@ class SyncLeases:
 
     async def release(self, claim: DirtyAccountClaim, *, synced: bool,
                       updates: Doc | None = None, next_attempt_at: float | None = None,
-                      recheck_at: float | None = None, event: Event | None = None) -> bool:
+                      recheck_at: float | None = None, event: Event | None = None,
+                      audited: Change | None = None) -> bool:
         """End the lease. The account turns clean only if ``synced`` and it did not change
         during the sync (then it falls due again at ``recheck_at``, if given); otherwise it
         stays dirty and falls due after ``next_attempt_at``. False (nothing written, no
-        ``event``) when the lease was lost."""
+        ``event``, nothing ``audited``) when the lease was lost."""
         async def work() -> None:
             found = await self._fenced(claim)
             doc = {**found.doc, **(updates or {}), "lease": None,
@@ -129,6 +131,8 @@ class SyncLeases:
             await self.store.put("services", claim.account_id, doc, found.version)
             if event is not None:
                 emit(event)
+            if audited is not None:
+                note(audited)
 
         try:
             await run_unit(self.store, work)
@@ -143,11 +147,11 @@ class SyncLeases:
         return found.doc if found else None
 
     async def record_delivery(self, claim: DirtyAccountClaim, bookkeeper_key: str,
-                              snapshot_seq: int, record: Doc, event: Event | None = None
-                              ) -> None:
+                              snapshot_seq: int, record: Doc, event: Event | None = None,
+                              audited: Change | None = None) -> None:
         """Write the delivery record under the claim's lease (``LeaseLost`` otherwise):
-        before the call (state ``sending``), and with the bookkeeper's answer and its
-        ``bookkeeper_sync`` event."""
+        before the call (state ``sending``), and with the bookkeeper's answer, its
+        ``bookkeeper_sync`` event and its audit entry."""
         key = delivery_key(claim.account_id, bookkeeper_key, snapshot_seq)
 
         async def work() -> None:
@@ -159,5 +163,7 @@ class SyncLeases:
                 found.version if found else 0)
             if event is not None:
                 emit(event)
+            if audited is not None:
+                note(audited)
 
         await run_unit(self.store, work)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from ..quantities import Counts, add_counts
 from ..rating import load_plan
 from ..rating.coerce import MAX_QUANTITY
 from .abc import DocumentStore, StoreError, VersionConflict, Versioned
+from .audit import Change, note, note_quantities
 from .outbox import Event, emit, emit_quantity_changes
 from .records import (
     AppliedChange,
@@ -94,7 +96,7 @@ class Repository:
         self.attempts = attempts
 
     async def _unit(self, work: Callable[[], Awaitable[T]]) -> T:
-        return await run_unit(self.store, work, self.attempts)
+        return await run_unit(self.store, work, self.attempts, self.clock)
 
     # --- reads -------------------------------------------------------------------------
 
@@ -132,7 +134,9 @@ class Repository:
 
         async def work() -> list[AppliedChange]:
             results = await self._apply_all(changes)
-            emit_quantity_changes(c for result in results for c in result.changes)
+            moved = [c for result in results for c in result.changes]
+            emit_quantity_changes(moved)
+            note_quantities(moved)
             return results
 
         return await self._unit(work)
@@ -320,6 +324,8 @@ class Repository:
             assert found is not None
             updated = {**account, "is_reseller": is_reseller}
             await self._put(found, "accounts", updated)
+            note(Change(account_id, "reseller_promoted" if is_reseller else "reseller_demoted",
+                        {"is_reseller": account["is_reseller"]}, {"is_reseller": is_reseller}))
             if account["is_reseller"] != is_reseller:
                 await self._touch(account_id)
                 await self._repoint_descendants(account_id)
@@ -476,11 +482,14 @@ class Repository:
                   "description": doc.get("description"), "category": doc.get("category"),
                   "doc": doc}
         version = await self.store.put("plans", key, record, found.version if found else 0)
+        note(Change(vendor_id, "plan_edited", _plan_audited(found), {
+            "plan_id": plan_id, "version": version, "doc": doc}))
         await self._touch_accounts_of_plan(key)
         return Versioned(key, version, record)
 
     async def _store_plan_deletion(self, found: Versioned) -> None:
         await self.store.put("plans", found.key, {**found.doc, "deleted": True}, found.version)
+        note(Change(found.doc["vendor_id"], "plan_edited", _plan_audited(found), None))
         await self._touch_accounts_of_plan(found.key)
 
     async def _touch_accounts_of_plan(self, key: str) -> None:
@@ -500,9 +509,12 @@ class Repository:
     # --- services documents ----------------------------------------------------------------
 
     async def edit_services(self, account_id: str, edit: Callable[[Doc], Doc],
-                            event: Callable[[Doc], Event] | None = None) -> Doc:
+                            event: Callable[[Doc], Event] | None = None,
+                            audited: tuple[str, Callable[[Doc], Any]] | None = None) -> Doc:
         """Read-modify-write of a services document with its version in the filter; any
-        write marks it dirty (SPEC §12); ``event`` of the new document goes out with it."""
+        write marks it dirty (SPEC §12); ``event`` of the new document goes out with it, and
+        an ``audited`` (action, the part of the document it changes) goes to the audit
+        trail with that part before and after."""
         async def work() -> Doc:
             await self.existing_account(account_id)
             services = await self._load("services", account_id, new_services)
@@ -510,6 +522,9 @@ class Repository:
             await self._put(services, "services", doc)
             if event is not None:
                 emit(event(doc))
+            if audited is not None:
+                action, part = audited
+                note(Change(account_id, action, part(services.doc), part(doc)))
             return doc
 
         return await self._unit(work)
@@ -527,7 +542,8 @@ class Repository:
                 chosen = deep_update(current, overrides) if merge else overrides
             return _with_plan(doc, plan_id, reseller, chosen)
 
-        return await self.edit_services(account_id, edit, _plans_change(account_id, [plan_id], []))
+        return await self.edit_services(account_id, edit, _plans_change(account_id, [plan_id], []),
+                                        ("plan_assigned", itemgetter("plans")))
 
     async def assignable_vendor(self, account: Doc, plan_id: str) -> str:
         """The reseller that owns ``plan_id``; only its plans can be assigned (ref §3.6)."""
@@ -545,11 +561,13 @@ class Repository:
             plans = {k: v for k, v in doc["plans"].items() if k != plan_id}
             return {**doc, "plans": plans, "plan_keys": _plan_keys(plans)}
 
-        return await self.edit_services(account_id, edit, _plans_change(account_id, [], [plan_id]))
+        return await self.edit_services(account_id, edit, _plans_change(account_id, [], [plan_id]),
+                                        ("plan_removed", itemgetter("plans")))
 
     async def set_overrides(self, account_id: str, overrides: Doc, merge: bool = False) -> Doc:
         return await self.edit_services(account_id, lambda doc: {
-            **doc, "overrides": deep_update(doc["overrides"], overrides) if merge else overrides})
+            **doc, "overrides": deep_update(doc["overrides"], overrides) if merge else overrides},
+            audited=("overrides_set", itemgetter("overrides")))
 
     async def set_manual(self, account_id: str, manual: Any, merge: bool = False) -> Doc:
         validate_counts(manual, "$.Quantities")
@@ -560,7 +578,8 @@ class Repository:
             doc["quantities"]["manual"] = merged
             return doc
 
-        return await self.edit_services(account_id, edit)
+        return await self.edit_services(account_id, edit, audited=(
+            "manual_set", lambda doc: doc["quantities"]["manual"]))
 
     async def set_default_plan(self, reseller_id: str, plan_id: str | None) -> Doc:
         account = await self.existing_account(reseller_id)
@@ -597,6 +616,12 @@ def _plans_change(account_id: str, added: list[str], removed: list[str]
                   ) -> Callable[[Doc], Event]:
     return lambda doc: Event("plans_change", account_id, {
         "Added": added, "Removed": removed, "Plans": doc["plans"]})
+
+
+def _plan_audited(found: Versioned | None) -> Doc | None:
+    if found is None or found.doc.get("deleted"):
+        return None
+    return {"plan_id": found.doc["id"], "version": found.version, "doc": found.doc["doc"]}
 
 
 def _plan_keys(plans: Doc) -> list[str]:

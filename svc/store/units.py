@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
-from . import outbox
+from . import audit, outbox
 from .abc import DocumentStore, StoreError, VersionConflict
 
 T = TypeVar("T")
@@ -20,17 +20,20 @@ class Conflict(StoreError):
 
 async def run_unit(store: DocumentStore, work: Callable[[], Awaitable[T]],
                    attempts: int = 100, clock: Callable[[], float] = time.time) -> T:
-    """The events the work emits are written to the outbox in its transaction: they exist
-    exactly when the change committed (SPEC §14)."""
+    """The events the work emits are written to the outbox, and the changes it notes to the
+    audit trail, in its transaction: they exist exactly when the change committed (SPEC §14,
+    §15)."""
     retrying = AsyncRetrying(retry=retry_if_exception_type(VersionConflict),
                              stop=stop_after_attempt(attempts),
                              wait=wait_random(0, 0.005), reraise=True)
     try:
         async for attempt in retrying:
-            with attempt, outbox.collecting() as events:
+            with attempt, outbox.collecting() as events, audit.collecting() as changes:
                 async with store.transaction():
                     result = await work()
-                    await outbox.write(store, events, clock())
+                    now = clock()
+                    await outbox.write(store, events, now)
+                    await audit.write(store, changes, now)
                 if events:
                     outbox.written(store).set()
                 return result

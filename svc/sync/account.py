@@ -22,7 +22,8 @@ from ..jsonio import fingerprint
 from ..rating import Bookkeeper, Invoice, Quantities, State
 from ..rating.quote import QuoteRequest, rate_quote
 from ..store import Repository
-from ..store.leases import DirtyAccountClaim, SyncLeases
+from ..store.audit import Change
+from ..store.leases import DirtyAccountClaim, SyncLeases, delivery_key
 from ..store.outbox import Event
 
 Doc = dict[str, Any]
@@ -97,8 +98,14 @@ async def sync_account(repo: Repository, leases: SyncLeases,
             answer = await adapter_for(invoice.bookkeeper).deliver(InvoiceDelivery(
                 account_id, str(seq), record["idempotency_key"], invoice.bookkeeper, body))
             failed = answer.outcome == "failed"
+            state = "failed" if failed else "answered"
+            audited = Change(account_id, "delivery", {"state": prior.get("state")} if same
+                             else None, {"id": delivery_key(account_id, key, seq),
+                                         "state": state, "attempts": attempt,
+                                         "idempotency_key": record["idempotency_key"],
+                                         "outcome": answer.outcome, "reason": answer.reason})
             await leases.record_delivery(claim, key, seq, {
-                **record, "state": "failed" if failed else "answered",
+                **record, "state": state,
                 "answer": None if failed else answer.__dict__,
                 "results": [*(prior.get("results", []) if same else []),
                             {"attempt": attempt, **answer.__dict__, "at": gregorian_now()}]},
@@ -110,7 +117,7 @@ async def sync_account(repo: Repository, leases: SyncLeases,
                     "Reason": answer.reason, "Message": answer.message,
                     "Items": body["items"], "Activation-Charges": body["activation_charges"],
                     "Summary": body["summary"], "Attempt": attempt,
-                    "Timestamp": gregorian_now()}))
+                    "Timestamp": gregorian_now()}), audited)
             attempts = max(attempts, attempt)
         results.append({"bookkeeper": invoice.bookkeeper.as_json(),
                         "status": "failed" if answer.outcome == "failed" else "completed",

@@ -19,6 +19,7 @@ from typing import Any
 from ..bookkeepers.abc import BookkeeperAdapter
 from ..rating import Bookkeeper
 from ..store import Conflict, Repository
+from ..store.audit import Actor, Change, acting
 from ..store.leases import DirtyAccountClaim, LeaseLost, SyncLeases
 from ..store.outbox import Event
 from .account import SyncOutcome, sync_account
@@ -134,7 +135,8 @@ class SyncLoop:
     async def _guarded(self, claim: DirtyAccountClaim) -> SyncOutcome | None:
         self._in_flight[claim.account_id] = claim
         try:
-            return await self._sync(claim)
+            with acting(Actor("sync", self.owner)):
+                return await self._sync(claim)
         except LeaseLost:
             log.warning("sync stopped: its lease was lost", extra={
                 "account_id": claim.account_id})
@@ -158,6 +160,8 @@ class SyncLoop:
         now = self.clock()
         backoff = min(self.retry_base_s * 2 ** max(outcome.attempts - 1, 0), self.retry_max_s)
         changed = outcome.status != outcome.previous_status
+        status_changed = Change(outcome.account_id, "status_changed",
+                                {"status": outcome.previous_status}, {"status": outcome.status})
         released = await self.leases.release(
             claim, synced=outcome.synced, updates=outcome.updates,
             next_attempt_at=None if outcome.synced else now + backoff,
@@ -166,7 +170,7 @@ class SyncLoop:
             event=Event("status_change", outcome.account_id, {
                 "Previous-Status": outcome.previous_status, "Status": outcome.status,
                 "Reason": next((r["reason"] for r in outcome.results if r["reason"]), None),
-            }) if changed else None)
+            }) if changed else None, audited=status_changed if changed else None)
         if not released:
             raise LeaseLost(f"the lease on {claim.account_id} was lost before the release")
         return outcome

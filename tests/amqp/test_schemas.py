@@ -21,7 +21,7 @@ from svc.amqp.rpc import answer
 from svc.amqp.schemas import drift, generate, write
 from svc.bookkeepers.abc import Answer, BookkeeperAdapter
 from svc.cli.schemas import register
-from svc.handlers import HANDLERS, sync_handler
+from svc.handlers import HANDLERS, delivery_retry_handler, sync_handler
 from svc.ingest.notices import Poison, document_change, read_notice
 from svc.jsonio import dumps
 from svc.outbox import OutboxRelay
@@ -78,8 +78,13 @@ SCENARIO = [
     request("manual_set_req", **{"Account-ID": ACCOUNT, "Quantities": {"users": {"user": 2}}}),
     request("overrides_set_req", **{"Account-ID": ACCOUNT, "Overrides": {}}),
     request("reconcile_req", **{"Account-ID": ACCOUNT}),
-    request("sync_req", **{"Account-ID": ACCOUNT}),
+    request("sync_req", **{"Account-ID": ACCOUNT}),  # fails: the bookkeeper fails once
+    request("deliveries_req", **{"Account-ID": ACCOUNT, "Page-Size": 10}),
+    request("delivery_retry_req", **{"Account-ID": ACCOUNT,
+                                     "Delivery-ID": f"{ACCOUNT}|books|local|{MASTER}|1"}),
     request("standing_req", **{"Account-ID": ACCOUNT}),
+    request("audit_req", **{"Account-ID": ACCOUNT, "Since": "2026-01-01T00:00:00Z",
+                            "Page-Size": 100}),
     request("summary_req", **{"Account-ID": ACCOUNT}),
     request("reseller_promote_req", **{"Account-ID": ACCOUNT}),
     request("reseller_get_req", **{"Account-ID": ACCOUNT}),
@@ -215,8 +220,16 @@ class Capture:
         self.bodies.append(json.loads(message.body))
 
 
-class DelinquentBookkeeper(BookkeeperAdapter):
+class FailsOnceThenDelinquent(BookkeeperAdapter):
+    """The first delivery fails, so that ``delivery_retry_req`` has one to re-send."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
     async def deliver(self, delivery: Any) -> Answer:
+        if not self.failed:
+            self.failed = True
+            return Answer("failed", "unreachable", "the bookkeeper is down")
         return Answer("delinquent", "card_declined", "the card was declined")
 
 
@@ -229,10 +242,12 @@ async def test_replies_and_events_match_their_schemas(repo):
     exchange = Capture()
     publisher = Publisher(None, {"services": exchange}, "services@test")  # type: ignore[arg-type]
     relay = OutboxRelay(repo.store, publisher.event)  # the events as the service relays them
-    sync = SyncLoop(repo, lambda _: DelinquentBookkeeper(), owner="test",
+    bookkeeper = FailsOnceThenDelinquent()
+    sync = SyncLoop(repo, lambda _: bookkeeper, owner="test",
                     batch=10, lease_s=60, retry_base_s=1, retry_max_s=10,
                     delinquent_recheck_s=3600)
-    handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(sync.sync_now)}
+    handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(sync.sync_now),
+                ("sync", "delivery_retry_req"): delivery_retry_handler(sync.sync_now)}
     for account_id, tree in ((MASTER, []), (ACCOUNT, [MASTER])):
         doc = {"_id": account_id, "pvt_type": "account", "pvt_tree": tree, "name": "a"}
         await apply(repo, doc_change(doc, account_id)[1])

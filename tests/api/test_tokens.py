@@ -28,6 +28,9 @@ REQUESTS = {
     ("PUT", "/reseller"): {},
     ("DELETE", "/reseller"): {},
     ("POST", "/services/sync"): {},
+    ("GET", "/services/deliveries"): {"query": "?page_size=5"},
+    ("POST", "/services/deliveries/{delivery_id}/retry"): {"delivery_id": "unknown"},
+    ("GET", "/services/audit"): {"query": "?since=2026-01-01T00:00:00Z&page_size=5"},
 }
 
 
@@ -42,8 +45,7 @@ def as_if_unknown(body: dict, account_id: str) -> dict:
 async def test_token_matrix(api, accounts):
     nobody = "f" * 32
     for (method, path), request in REQUESTS.items():
-        concrete = path.replace("{plan_id}", request.get("plan_id", "")) + request.get(
-            "query", "")
+        concrete = path.format_map(request) + request.get("query", "")
         unknown = await api.account(method, nobody, concrete, body=request.get("body"))
         assert (unknown.status, unknown.body["error"]) == (404, "account_not_found")
         for account_id in accounts.parents():

@@ -9,14 +9,12 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import aiohttp
 import pytest
-from processes import SVC, child, exited, free_port
+from processes import SVC, child, exited, local_server
 from waiting import eventually
 
 from svc.store import AccountFields, DocChange, Repository
@@ -28,15 +26,8 @@ PLAN = {"plan": {"devices": {"_all": {"rate": 2, "activation_charge": 5}}}}
 
 @pytest.fixture
 def ledger():
-    port = free_port()
-    process = subprocess.Popen([sys.executable, str(HERE / "ledger_bookkeeper.py"), str(port)],
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout.readline().strip() == "ready"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    with local_server(HERE / "ledger_bookkeeper.py") as url:
+        yield url
 
 
 async def http(method: str, url: str, body: dict | None = None) -> dict:

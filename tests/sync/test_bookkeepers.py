@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 
 import aio_pika
-import aiohttp
 import pytest
 from waiting import eventually
+from webhook import received, set_mode
 
 from svc.amqp.client import ServicesClient
 from svc.amqp.kazoo_notices import doc_change as notice
@@ -29,16 +29,6 @@ def settings(amqp_url, tmp_path, http_bookkeeper) -> Settings:
                                                   url=f"{http_bookkeeper}/invoice",
                                                   secret=["s3cret-2027", "s3cret"],
                                                   timeout_s=1)})
-
-
-async def set_mode(url: str, mode: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        await (await session.post(f"{url}/mode", json={"mode": mode})).read()
-
-
-async def received(url: str) -> list[dict]:
-    async with aiohttp.ClientSession() as session:
-        return loads(await (await session.get(f"{url}/received")).read())
 
 
 async def events_queue(channel, account_id):
@@ -155,6 +145,9 @@ async def test_the_loop_syncs_through_the_local_ledger_once_per_invoice(
             ledger = [v async for v in service.store.scan("book_ledger")]
             assert [entry.doc["account_id"] for entry in ledger] == [account]
             assert ledger[0].doc["invoice"]["summary"] == {"recurring": 6, "today": 15}
+            trail = (await client.call("audit", {"Account-ID": account}))["Entries"]
+            [delivery] = [entry for entry in trail if entry["action"] == "delivery"]
+            assert delivery["who"] == {"kind": "sync", "name": settings.node}
             # the master is dirtied as the reseller once its customer synced, then synced
             master_summary = await eventually(lambda: _synced(client, master))
             assert master_summary["dirty"] is False
