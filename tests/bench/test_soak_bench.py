@@ -20,9 +20,9 @@ service's RSS (/proc/<pid>/status). Asserted: every RPC answered with success, n
 out; bookkeeper_sync events in every interval after the first and none failed; once the
 traffic stops, each account's stored quantities equal what the notices say (exactly), the
 reseller's and the master's cascades their sum, a reconcile finds no drift, nothing was
-dead-lettered, every account is synced clean; RSS flat: the largest sample of the last
-interval is at most 10 % above the sample at the end of the warm-up (the first 20 % of the
-run, at least one interval).
+dead-lettered, every account is synced clean; RSS flat (asserted at full size): the largest
+sample of the last interval is at most 10 % above the sample at the end of the warm-up (the
+first 20 % of the run, at least one interval).
 
 Length: ``SVC_SOAK_S`` seconds (default 600 at ``SVC_BENCH_SCALE=full``, 60 at smoke);
 report interval ``SVC_SOAK_REPORT_S`` (60 at full, 10 at smoke); rates
@@ -481,6 +481,9 @@ async def test_soak(amqp_url, tmp_path):
     assert reconciled.get("Status") == "success" and reconciled["Changed"] is False, reconciled
     assert dead == 0, f"{dead} notices dead-lettered: {log.read_text()[-4000:]}"
     assert returncode == 0, f"svc exited with {returncode}: {log.read_text()[-4000:]}"
-    assert growth <= RSS_GROWTH, (
+    # a target, asserted at full size only (tests/bench/conftest.py): in the 60 s smoke run
+    # the warm-up is one 10 s interval, and what follows still includes the store's caches
+    # filling (the outbox, the audit trail, SQLite's pages)
+    assert SCALE != "full" or growth <= RSS_GROWTH, (
         f"RSS not flat: {baseline:.1f} MiB after warm-up, {last:.1f} MiB at the end "
         f"({growth:+.1%} > +{RSS_GROWTH:.0%})")
