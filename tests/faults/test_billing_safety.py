@@ -88,6 +88,17 @@ async def clean(db: Path, accounts: list[str]) -> bool:
     return all(not doc["dirty"] and doc["status"] == "good_standing" for doc in docs.values())
 
 
+async def serve_until_clean(env: dict[str, str], log: Path, db: Path,
+                            accounts: list[str]) -> None:
+    """A fresh ``svc serve`` until every account is synced clean in good standing."""
+    with child([str(SVC), "serve"], env, log) as service:
+        async def synced() -> bool:
+            assert service.poll() is None, exited(service, log)
+            return await clean(db, accounts)
+
+        await eventually(synced, timeout=60, interval=0.2)
+
+
 @pytest.mark.timeout(120)
 async def test_killed_after_the_bookkeeper_charged_the_retry_carries_the_same_key(
         amqp_url, tmp_path, ledger):
@@ -100,12 +111,7 @@ async def test_killed_after_the_bookkeeper_charged_the_retry_carries_the_same_ke
         await http("POST", f"{ledger}/mode", {"kill_pid": first.pid})
         assert await asyncio.to_thread(first.wait, 60) == -signal.SIGKILL, \
             exited(first, tmp_path / "first.log")
-    with child([str(SVC), "serve"], env, tmp_path / "second.log") as second:
-        async def synced() -> bool:
-            assert second.poll() is None, exited(second, tmp_path / "second.log")
-            return await clean(db, accounts)
-
-        await eventually(synced, timeout=60, interval=0.2)
+    await serve_until_clean(env, tmp_path / "second.log", db, accounts)
     state = await http("GET", f"{ledger}/state")
     sent = by_account(state["requests"])["a000"]
     assert len(sent) >= 2  # the one svc never heard the answer to, and the retry
@@ -166,12 +172,7 @@ async def test_sigterm_with_a_bookkeeper_that_never_answers_exits_then_retries_c
         assert await asyncio.to_thread(first.wait, 15) == 0, exited(first,
                                                                      tmp_path / "first.log")
     await http("POST", f"{ledger}/mode", {"hang": False})
-    with child([str(SVC), "serve"], env, tmp_path / "second.log") as second:
-        async def synced() -> bool:
-            assert second.poll() is None, exited(second, tmp_path / "second.log")
-            return await clean(db, accounts)
-
-        await eventually(synced, timeout=60, interval=0.2)
+    await serve_until_clean(env, tmp_path / "second.log", db, accounts)
     state = await http("GET", f"{ledger}/state")
     sent = by_account(state["requests"])["a000"]
     assert len({request["key"] for request in sent}) == 1
