@@ -1,6 +1,6 @@
-"""What each request does, independent of the wire: a request model in, reply fields out
-(SPEC §5, §12); the events of a change are written with it (``svc.store.outbox``). The AMQP
-layer validates, dispatches here and replies."""
+"""What each request does, independent of the wire: a request model in, its reply model out
+(``svc.models``; SPEC §5, §12); the events of a change are written with it
+(``svc.store.outbox``). The RPC server and the HTTP API validate, dispatch here and answer."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ import datetime
 import functools
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
-import orjson
-
-from .amqp import messages as m
 from .invoicing import (
     apply_changes,
     assigned_plans,
@@ -23,6 +20,9 @@ from .invoicing import (
 )
 from .jsonio import dumps
 from .memo import AnswerMemo
+from .models import replies as r
+from .models import requests as m
+from .models.documents import AuditEntry, Delivery, Plan, Summary
 from .rating import PlanInvalid, QuoteInvalid, State, load_overrides
 from .rating.quote import QuoteRequest, current_under_proposed, parse_quote, quote_json, rate_quote
 from .sources import SourceUnavailable
@@ -33,13 +33,6 @@ if TYPE_CHECKING:
 
 Doc = dict[str, Any]
 RECONCILE_ALL_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The reply's fields; the events a change causes leave with it through the outbox."""
-
-    fields: Doc
 
 
 @dataclass
@@ -62,20 +55,21 @@ def rejection(error: Exception) -> Rejected:
     raise error
 
 
-Handler = Callable[[Repository, Any], Awaitable[Reply]]
-_MEMOS: WeakKeyDictionary[Repository, AnswerMemo[Reply]] = WeakKeyDictionary()
+Handler = Callable[[Repository, Any], Awaitable[r.ReplyFields]]
+_MEMOS: WeakKeyDictionary[Repository, AnswerMemo[r.ReplyFields]] = WeakKeyDictionary()
 
 
 def memoized(key_of: Callable[[Any], Hashable | None]) -> Callable[[Handler], Handler]:
     """A read-only handler whose reply is kept while what it read is unchanged; the reply
     is kept encoded, so a repeat costs one version check (``svc/memo.py``)."""
     def wrap(handler: Handler) -> Handler:
-        async def encoded(repo: Repository, req: Any) -> Reply:
+        async def encoded(repo: Repository, req: Any) -> r.ReplyFields:
             reply = await handler(repo, req)
-            return Reply({k: orjson.Fragment(dumps(v)) for k, v in reply.fields.items()})
+            reply.encode()
+            return reply
 
         @functools.wraps(handler)
-        async def answer(repo: Repository, req: Any) -> Reply:
+        async def answer(repo: Repository, req: Any) -> r.ReplyFields:
             key = key_of(req)
             if key is None:
                 return await handler(repo, req)
@@ -89,29 +83,29 @@ def memoized(key_of: Callable[[Any], Hashable | None]) -> Callable[[Handler], Ha
     return wrap
 
 
-def plan_json(found: Versioned) -> Doc:
+def plan_of(found: Versioned) -> Plan:
     record = found.doc
-    return {"id": record["id"], "vendor_id": record["vendor_id"], "name": record.get("name"),
-            "description": record.get("description"), "version": found.version,
-            "doc": record["doc"]}
+    return Plan(id=record["id"], vendor_id=record["vendor_id"], name=record.get("name"),
+                description=record.get("description"), version=found.version,
+                doc=record["doc"])
 
 
-async def summary_json(repo: Repository, account_id: str) -> Doc:
+async def summary_of(repo: Repository, account_id: str) -> Summary:
     account = await repo.existing_account(account_id)
     services = await repo.services(account_id)
     invoices = await live_invoices(repo, account, services)
-    return {
-        "account_id": account_id,
-        "reseller_id": account["reseller_id"],
-        "is_reseller": account["is_reseller"],
-        "status": services["status"],
-        "plans": services["plans"],
-        "overrides": services["overrides"],
-        "quantities": {k: services["quantities"][k] for k in ("account", "cascade", "manual")},
-        "invoices": quote_json(invoices)["invoices"],
-        "dirty": services["dirty"],
-        "last_sync": services.get("last_sync"),
-    }
+    return Summary(
+        account_id=account_id,
+        reseller_id=account["reseller_id"],
+        is_reseller=account["is_reseller"],
+        status=services["status"],
+        plans=services["plans"],
+        overrides=services["overrides"],
+        quantities={k: services["quantities"][k] for k in ("account", "cascade", "manual")},
+        invoices=quote_json(invoices)["invoices"],
+        dirty=services["dirty"],
+        last_sync=services.get("last_sync"),
+    )
 
 
 def _quote_key(req: m.QuoteReq) -> Hashable | None:
@@ -122,10 +116,10 @@ def _quote_key(req: m.QuoteReq) -> Hashable | None:
 
 
 @memoized(_quote_key)
-async def quote(repo: Repository, req: m.QuoteReq) -> Reply:
+async def quote(repo: Repository, req: m.QuoteReq) -> r.QuoteReply:
     if req.quote_request is not None:
         request = parse_quote(req.quote_request.model_dump())
-        return Reply({"Quote": quote_json(rate_quote(request))})
+        return r.QuoteReply(quote=quote_json(rate_quote(request)))
     account = await repo.existing_account(req.account_id)
     services = await repo.services(req.account_id)
     current = await current_state(repo, services)
@@ -145,61 +139,62 @@ async def quote(repo: Repository, req: m.QuoteReq) -> Reply:
     proposed = State(plans, overrides, quantities)
     compared = current_under_proposed(current.plans, proposed, current.quantities)
     request = QuoteRequest(proposed, compared, await default_bookkeeper(repo, account))
-    return Reply({"Quote": quote_json(rate_quote(request))})
+    return r.QuoteReply(quote=quote_json(rate_quote(request)))
 
 
 @memoized(lambda req: ("summary", req.account_id))
-async def summary(repo: Repository, req: m.AccountRequest) -> Reply:
-    return Reply({"Summary": await summary_json(repo, req.account_id)})
+async def summary(repo: Repository, req: m.AccountRequest) -> r.SummaryReply:
+    return r.SummaryReply(summary=await summary_of(repo, req.account_id))
 
 
-async def plan_put(repo: Repository, req: m.PlanPutReq) -> Reply:
+async def plan_put(repo: Repository, req: m.PlanPutReq) -> r.PlanReply:
     plan_id = req.plan.id or req.plan.doc.get("_id")
     if not isinstance(plan_id, str) or not plan_id:
         raise Rejected("plan_invalid", "the plan needs an id (Plan.id or the doc's _id)",
                        [{"path": "$.Plan.id", "rule": "required"}])
     await repo.existing_account(req.account_id)
     found = await repo.put_plan(req.account_id, plan_id, req.plan.doc, req.plan.version)
-    return Reply({"Plan": plan_json(found)})
+    return r.PlanReply(plan=plan_of(found))
 
 
-async def plan_get(repo: Repository, req: m.PlanIdRequest) -> Reply:
-    return Reply({"Plan": plan_json(await repo.get_plan(req.account_id, req.plan_id))})
+async def plan_get(repo: Repository, req: m.PlanIdRequest) -> r.PlanReply:
+    return r.PlanReply(plan=plan_of(await repo.get_plan(req.account_id, req.plan_id)))
 
 
-async def plan_delete(repo: Repository, req: m.PlanIdRequest) -> Reply:
+async def plan_delete(repo: Repository, req: m.PlanIdRequest) -> r.PlanIdReply:
     await repo.delete_plan(req.account_id, req.plan_id)
-    return Reply({"Plan-ID": req.plan_id})
+    return r.PlanIdReply(plan_id=req.plan_id)
 
 
-async def available_plans(repo: Repository, req: m.AccountRequest) -> Reply:
+async def available_plans(repo: Repository, req: m.AccountRequest) -> r.AvailablePlansReply:
     plans = await repo.available_plans(req.account_id)
-    return Reply({"Plans": [{k: p.doc.get(k) for k in ("id", "vendor_id", "name",
-                                                       "description", "category")}
-                            for p in plans]})
+    return r.AvailablePlansReply(plans=[
+        {k: p.doc.get(k) for k in ("id", "vendor_id", "name", "description", "category")}
+        for p in plans])
 
 
-async def default_plan_set(repo: Repository, req: m.DefaultPlanSetReq) -> Reply:
+async def default_plan_set(repo: Repository, req: m.DefaultPlanSetReq) -> r.PlanIdReply:
     if req.account_id == await repo.master_id():
         await repo.existing_account(req.account_id)
     services = await repo.set_default_plan(req.account_id, req.plan_id)
-    return Reply({"Plan-ID": services["default_plan"]})
+    return r.PlanIdReply(plan_id=services["default_plan"])
 
 
-async def default_plan_get(repo: Repository, req: m.AccountRequest) -> Reply:
+async def default_plan_get(repo: Repository, req: m.AccountRequest) -> r.PlanIdReply:
     await repo.existing_account(req.account_id)
     services = await repo.services(req.account_id)
-    return Reply({"Plan-ID": services.get("default_plan")})
+    return r.PlanIdReply(plan_id=services.get("default_plan"))
 
 
-async def bookkeeper_set(repo: Repository, req: m.BookkeeperSetReq) -> Reply:
+async def bookkeeper_set(repo: Repository, req: m.BookkeeperSetReq) -> r.BookkeeperReply:
     services = await repo.edit_services(
         req.account_id, lambda doc: {**doc, "bookkeeper": req.bookkeeper},
         audited=("bookkeeper_set", lambda doc: doc.get("bookkeeper")))
-    return Reply({"Bookkeeper": services["bookkeeper"]})
+    return r.BookkeeperReply(bookkeeper=services["bookkeeper"])
 
 
-async def _plan_change(repo: Repository, req: m.AssignReq | m.RemoveReq, adding: bool) -> Reply:
+async def _plan_change(repo: Repository, req: m.AssignReq | m.RemoveReq,
+                       adding: bool) -> r.PlanChangeReply:
     if req.dry_run:
         account = await repo.existing_account(req.account_id)
         services = await repo.services(req.account_id)
@@ -214,53 +209,54 @@ async def _plan_change(repo: Repository, req: m.AssignReq | m.RemoveReq, adding:
         current = await current_state(repo, services)
         proposed = State(await assigned_plans(repo, plans), current.overrides, current.quantities)
         request = QuoteRequest(proposed, current, await default_bookkeeper(repo, account))
-        return Reply({"Plans": plans, "Quote": quote_json(rate_quote(request))})
+        return r.PlanChangeReply(plans=plans, quote=quote_json(rate_quote(request)))
     if adding:
         services = await repo.assign_plan(req.account_id, req.plan_id, req.overrides, req.merge)
     else:
         services = await repo.remove_plan(req.account_id, req.plan_id)
-    return Reply({"Plans": services["plans"]})
+    return r.PlanChangeReply(plans=services["plans"])
 
 
-async def assign_plan(repo: Repository, req: m.AssignReq) -> Reply:
+async def assign_plan(repo: Repository, req: m.AssignReq) -> r.PlanChangeReply:
     return await _plan_change(repo, req, adding=True)
 
 
-async def remove_plan(repo: Repository, req: m.RemoveReq) -> Reply:
+async def remove_plan(repo: Repository, req: m.RemoveReq) -> r.PlanChangeReply:
     return await _plan_change(repo, req, adding=False)
 
 
-async def overrides_set(repo: Repository, req: m.OverridesSetReq) -> Reply:
+async def overrides_set(repo: Repository, req: m.OverridesSetReq) -> r.SummaryReply:
     load_overrides(req.overrides, "$.Overrides")  # plan_invalid before anything is written
     await repo.set_overrides(req.account_id, req.overrides, req.merge)
-    return Reply({"Summary": await summary_json(repo, req.account_id)})
+    return r.SummaryReply(summary=await summary_of(repo, req.account_id))
 
 
-async def manual_set(repo: Repository, req: m.ManualSetReq) -> Reply:
+async def manual_set(repo: Repository, req: m.ManualSetReq) -> r.SummaryReply:
     await repo.set_manual(req.account_id, req.quantities, req.merge)
-    return Reply({"Summary": await summary_json(repo, req.account_id)})
+    return r.SummaryReply(summary=await summary_of(repo, req.account_id))
 
 
-def _reseller_reply(account: Doc) -> Reply:
-    return Reply({"Reseller-ID": account["reseller_id"], "Is-Reseller": account["is_reseller"]})
+def _reseller_reply(account: Doc) -> r.ResellerReply:
+    return r.ResellerReply(reseller_id=account["reseller_id"],
+                           is_reseller=account["is_reseller"])
 
 
-async def reseller_promote(repo: Repository, req: m.AccountRequest) -> Reply:
+async def reseller_promote(repo: Repository, req: m.AccountRequest) -> r.ResellerReply:
     return _reseller_reply(await repo.set_reseller(req.account_id, True))
 
 
-async def reseller_demote(repo: Repository, req: m.AccountRequest) -> Reply:
+async def reseller_demote(repo: Repository, req: m.AccountRequest) -> r.ResellerReply:
     return _reseller_reply(await repo.set_reseller(req.account_id, False))
 
 
-async def reseller_get(repo: Repository, req: m.AccountRequest) -> Reply:
+async def reseller_get(repo: Repository, req: m.AccountRequest) -> r.ResellerReply:
     return _reseller_reply(await repo.existing_account(req.account_id))
 
 
 def reconcile_handler(importer: Importer | None) -> Handler:
     """``reconcile_req``: recount from the ledger, or with ``Source: couch`` rebuild from the
     document source first (SPEC §13)."""
-    async def reconcile(repo: Repository, req: m.ReconcileReq) -> Reply:
+    async def reconcile(repo: Repository, req: m.ReconcileReq) -> r.ReconcileReply:
         only = None if req.account_id == "all" else req.account_id
         if req.source == "couch":
             if importer is None:
@@ -275,76 +271,75 @@ def reconcile_handler(importer: Importer | None) -> Handler:
             changes = await repo.reconcile_all()
         else:
             changes = await repo.reconcile(only)
-        listed = [c.as_json() for c in changes[:RECONCILE_ALL_LIMIT]]
-        return Reply({"Changed": bool(changes), "Changes": listed,
-                      "Changes-Total": len(changes)})
+        return r.ReconcileReply(changed=bool(changes), changes=changes[:RECONCILE_ALL_LIMIT],
+                                changes_total=len(changes))
 
     return reconcile
 
 
-async def standing(repo: Repository, req: m.AccountRequest) -> Reply:
+async def standing(repo: Repository, req: m.AccountRequest) -> r.StandingReply:
     await repo.existing_account(req.account_id)
     status = (await repo.services(req.account_id))["status"]
     if status == "good_standing":
-        return Reply({"Status": "good_standing"})
-    return Reply({"Status": "error", "Reason": status})
+        return r.StandingReply(status="good_standing")
+    return r.StandingReply(status="error", reason=status)
 
 
 def sync_handler(sync_now: Callable[[str], Awaitable[Any]]) -> Handler:
     """``sync_req``: lease the account now, sync it, answer with the results."""
-    async def sync(repo: Repository, req: m.AccountRequest) -> Reply:
+    async def sync(repo: Repository, req: m.AccountRequest) -> r.SyncReply:
         outcome = await sync_now(req.account_id)
-        return Reply({"Results": outcome.results, "Account-Status": outcome.status})
+        return r.SyncReply(results=outcome.results, account_status=outcome.status)
 
     return sync
 
 
-def delivery_json(found: Versioned) -> Doc:
+def delivery_of(found: Versioned) -> Delivery:
     record = found.doc
     updated = datetime.datetime.fromtimestamp(float(record["updated_at"]), tz=datetime.UTC)
-    return {"id": found.key, "bookkeeper": record["bookkeeper"],
-            "snapshot_seq": record["snapshot_seq"], "idempotency_key": record["idempotency_key"],
-            "content": record["content"], "attempts": record["attempts"],
-            "state": record["state"], "results": record["results"],
-            "updated_at": updated.isoformat().replace("+00:00", "Z")}
+    return Delivery(id=found.key, bookkeeper=record["bookkeeper"],
+                    snapshot_seq=record["snapshot_seq"],
+                    idempotency_key=record["idempotency_key"], content=record["content"],
+                    attempts=record["attempts"], state=record["state"],
+                    results=record["results"],
+                    updated_at=updated.isoformat().replace("+00:00", "Z"))
 
 
-def _page(reply_field: str, newest: list[Doc], req: m.PagedRequest) -> Reply:
-    """The page of ``newest`` (each with its ``id``) that starts at ``Start-Key``, and the
-    ``Next-Start-Key`` of the next one if there is one."""
-    keys = [entry["id"] for entry in newest]
+Listed = TypeVar("Listed", Delivery, AuditEntry)
+
+
+def _page(newest: list[Listed], req: m.PagedRequest) -> tuple[list[Listed], str | None]:
+    """The page of ``newest`` that starts at ``Start-Key``, and the ``Next-Start-Key`` of
+    the next one if there is one."""
+    keys = [entry.id for entry in newest]
     if req.start_key is not None and req.start_key not in keys:
         raise Rejected("invalid", f"no entry {req.start_key} to start at",
                        [{"path": "$.Start-Key", "rule": "the id of an entry of this list"}])
     start = 0 if req.start_key is None else keys.index(req.start_key)
     end = start + req.page_size
-    reply = {reply_field: newest[start:end]}
-    if end < len(keys):
-        reply["Next-Start-Key"] = keys[end]
-    return Reply(reply)
+    return newest[start:end], keys[end] if end < len(keys) else None
 
 
-async def deliveries(repo: Repository, req: m.DeliveriesReq) -> Reply:
+async def deliveries(repo: Repository, req: m.DeliveriesReq) -> r.DeliveriesReply:
     await repo.existing_account(req.account_id)
     keys = await repo.store.find_keys("deliveries", "account_id", req.account_id)
     found = (await repo.store.get_many("deliveries", keys)).values()
     newest = sorted(found, key=lambda d: (float(d.doc["updated_at"]), d.key), reverse=True)
-    return _page("Deliveries", [delivery_json(d) for d in newest], req)
+    page, next_key = _page([delivery_of(d) for d in newest], req)
+    return r.DeliveriesReply(deliveries=page, next_start_key=next_key)
 
 
-AUDIT_FIELDS = ("id", "account_id", "at", "who", "action", "reason", "before", "after")
-
-
-async def audit_trail(repo: Repository, req: m.AuditReq) -> Reply:
+async def audit_trail(repo: Repository, req: m.AuditReq) -> r.AuditReply:
     await repo.existing_account(req.account_id)
     found = await audit.entries(repo.store, req.account_id, req.since, req.until)
-    return _page("Entries", [{k: entry[k] for k in AUDIT_FIELDS} for entry in found], req)
+    page, next_key = _page([AuditEntry.model_validate(entry) for entry in found], req)
+    return r.AuditReply(entries=page, next_start_key=next_key)
 
 
 def delivery_retry_handler(sync_now: Callable[[str], Awaitable[Any]]) -> Handler:
     """``delivery_retry_req``: a failed delivery goes again by syncing its account now, which
     re-sends exactly the failed invoices of the snapshot with their records' keys."""
-    async def retry(repo: Repository, req: m.DeliveryRetryReq) -> Reply:
+    async def retry(repo: Repository, req: m.DeliveryRetryReq) -> r.DeliveryReply:
         async def delivery() -> Versioned:
             found = await repo.store.get("deliveries", req.delivery_id)
             if found is None or found.doc["account_id"] != req.account_id:
@@ -354,7 +349,7 @@ def delivery_retry_handler(sync_now: Callable[[str], Awaitable[Any]]) -> Handler
         if (await delivery()).doc["state"] != "failed":
             raise Rejected("conflict", f"delivery {req.delivery_id} has not failed")
         await sync_now(req.account_id)
-        return Reply({"Delivery": delivery_json(await delivery())})
+        return r.DeliveryReply(delivery=delivery_of(await delivery()))
 
     return retry
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from store.changes import account_with_plan
 
-from svc.amqp import messages as m
+from svc.models import requests as m
 from svc.handlers import HANDLERS
 from svc.jsonio import dumps, loads
 from svc.store import DocChange, Repository
@@ -33,14 +33,14 @@ async def summary(repo) -> dict:
     req = m.AccountRequest.model_validate({**ENVELOPE, "Event-Name": "summary_req",
                                            "Account-ID": "a"})
     reply = await HANDLERS[("summary", "summary_req")](repo, req)
-    return loads(dumps(reply.fields))["Summary"]
+    return loads(dumps(reply.wire()))["Summary"]
 
 
 async def quote(repo, changes) -> dict:
     req = m.QuoteReq.model_validate({**ENVELOPE, "Event-Name": "quote_req", "Account-ID": "a",
                                      "Changes": changes})
     reply = await HANDLERS[("quote", "quote_req")](repo, req)
-    return loads(dumps(reply.fields))["Quote"]
+    return loads(dumps(reply.wire()))["Quote"]
 
 
 def recurring(answer) -> Decimal:

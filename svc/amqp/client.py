@@ -16,8 +16,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from ..jsonio import dumps, loads
+from ..models.requests import REQUESTS
 from .envelope import CONTENT_TYPE, envelope, new_msg_id
-from .messages import REQUESTS
 
 CATEGORY_OF = {name: category for category, name in REQUESTS}
 

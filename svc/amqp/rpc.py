@@ -19,10 +19,10 @@ from pydantic import ValidationError
 
 from ..handlers import Handler, Rejected, rejection
 from ..jsonio import dumps, loads
+from ..models.requests import REQUESTS, response_name
 from ..store import Repository, StoreUnavailable
 from ..store.audit import Actor, acting, reason_of
 from .envelope import envelope
-from .messages import REQUESTS, response_name
 from .publisher import Publisher
 
 log = logging.getLogger("svc.rpc")
@@ -111,7 +111,7 @@ async def answer(handlers: dict[tuple[str, str], Handler], repo: Repository, bod
         with acting(Actor("amqp", "/".join(filter(None, (parsed.app_name, parsed.node))),
                           reason_of(parsed))):
             reply = await handlers[(category, name)](repo, parsed)
-        fields, outcome = {"Status": "success", **reply.fields}, "success"
+        fields, outcome = {"Status": "success", **reply.wire()}, "success"
     except StoreUnavailable as error:
         fields, outcome = {"Status": "error", "Reason": "store_unavailable",
                            "Message": str(error)}, "error"

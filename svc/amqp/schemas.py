@@ -1,24 +1,31 @@
-"""JSON Schemas of every AMQP message and one AsyncAPI 3.0 document, generated from pydantic
-models and committed in ``amqp_schemas/`` (``svc schemas``; SPEC §1, §5, §12).
+"""JSON Schemas of every AMQP message and one AsyncAPI 3.0 document, assembled from the
+models in ``svc.models`` and committed in ``amqp_schemas/`` (``svc schemas``; SPEC §1, §5,
+§12). Everything is pure: ``generate`` returns the documents.
 
-Requests are described by their own models (``messages.REQUESTS``). Replies, events and the
-doc-change notice get models here, shaped after what ``handlers``, ``rpc``, ``publisher`` and
-``notices`` send and read. Everything is pure: ``generate`` returns the documents.
+A message on the wire is its model inside svc's envelope, with two rules of the wire that
+the models do not carry: a top-level ``None`` is never sent (``envelope.strip_empty``), and a
+reply's fields come only with ``Status: success``.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+import functools
+import operator
+import types
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from .. import __version__
 from ..jsonio import dumps
-from .envelope import CONTENT_TYPE, GREGORIAN_OFFSET
-from .messages import REQUESTS, Envelope, response_name
+from ..models.events import EVENTS
+from ..models.fields import Omitted
+from ..models.notices import DocChangeNotice
+from ..models.replies import REPLIES, ErrorReply, Published, ReplyFields, ReplyStatus
+from ..models.requests import REQUESTS, response_name
+from .envelope import CONTENT_TYPE
 from .publisher import DEAD_LETTER_REASON
 from .topology import (
     DEAD_LETTER_EXCHANGE,
@@ -34,236 +41,51 @@ SCHEMA_FORMAT = "application/schema+json;version=draft-2020-12"
 ASYNCAPI_FILE = "asyncapi.json"
 SCHEMA_SUFFIX = ".schema.json"
 
-# --- shared field types --------------------------------------------------------------------
+# --- the models, as published -------------------------------------------------------------
 
-T = TypeVar("T")
 
+def _is_none(arg: Any) -> bool:
+    return arg is type(None) or get_args(arg)[:1] == (type(None),)  # also SkipJsonSchema[None]
 
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
 
+def _nullable(info: FieldInfo) -> bool:
+    return get_origin(info.annotation) in (Union, types.UnionType) and any(
+        _is_none(arg) for arg in get_args(info.annotation))
 
-# Left out of the message when empty, never sent as null: svc strips top-level nulls on
-# publish and omits empty sub-fields of items (SPEC §12), so the schema allows no null.
-Omitted = Annotated[T | SkipJsonSchema[None], Field(json_schema_extra=_no_default)]
-# Money is a plain JSON number on the wire (jsonio), never a string (SPEC §12); pydantic
-# would render a Decimal as number-or-string.
-Money = Annotated[Decimal, WithJsonSchema({"type": "number"})]
-NonNegative = Annotated[int, Field(ge=0)]
-Counts = dict[str, dict[str, NonNegative]]
-Gregorian = Annotated[int, Field(ge=GREGORIAN_OFFSET,
-                                 description="Gregorian seconds (Unix + 62167219200)")]
 
-# --- invoices (rating/invoice.py, rating/item.py) ----------------------------------------
+def always_sent(info: FieldInfo) -> bool:
+    """Present in every dump: never ``None``, and required or defaulted to a value."""
+    has_value = info.is_required() or info.default_factory is not None or (
+        info.default is not None)
+    return has_value and not _nullable(info)
 
 
-class Bookkeeper(BaseModel):
-    id: str
-    type: str
-    vendor_id: str
+def _sent(info: FieldInfo, required: bool) -> tuple[Any, FieldInfo]:
+    """A top-level field as sent: never null, since ``None`` is left out."""
+    annotation = info.annotation
+    if _nullable(info):
+        annotation = functools.reduce(
+            operator.or_, [arg for arg in get_args(annotation) if not _is_none(arg)])
+    if info.metadata:
+        annotation = Annotated[(annotation, *info.metadata)]
+    if required:
+        return annotation, Field(alias=info.alias, description=info.description)
+    return Omitted[annotation], Field(None, alias=info.alias, description=info.description)
 
 
-class Difference(BaseModel):
-    """proposed − current, zeros omitted."""
+def _required(model: type[BaseModel]) -> set[str]:
+    return {name for name, info in model.model_fields.items() if info.is_required()}
 
-    quantity: Omitted[int] = None
-    billable: Omitted[int] = None
-    rate: Omitted[Money] = None
-    total: Omitted[Money] = None
 
-
-class ItemChanges(BaseModel):
-    type: Literal["modified", "removed"]
-    difference: Difference
-
-
-class SingleDiscount(BaseModel):
-    rate: Omitted[Money] = None
-
-
-class CumulativeDiscount(BaseModel):
-    rate: Omitted[Money] = None
-    quantity: Omitted[NonNegative] = None
-
-
-class Discounts(BaseModel):
-    total: Omitted[Money] = None
-    single: Omitted[SingleDiscount] = None
-    cumulative: Omitted[CumulativeDiscount] = None
-
-
-class Prorate(BaseModel):
-    additions: bool
-    removals: bool
-
-
-class InvoiceItem(BaseModel):
-    category: str
-    item: str
-    name: str
-    quantity: NonNegative
-    billable: NonNegative
-    rate: Money
-    discounts: Omitted[Discounts] = None
-    minimum: Omitted[NonNegative] = None
-    maximum: Omitted[NonNegative] = None
-    prorate: Prorate
-    total: Money
-    changes: Omitted[ItemChanges] = None
-
-
-class ActivationCharge(BaseModel):
-    category: str
-    item: str = Field(description="the raw plan key")
-    name: str
-    billable: NonNegative
-    rate: Money
-    total: Money
-
-
-class InvoiceSummary(BaseModel):
-    recurring: Money
-    today: Money
-
-
-class Invoice(BaseModel):
-    bookkeeper: Bookkeeper
-    items: list[InvoiceItem]
-    activation_charges: list[ActivationCharge]
-    summary: InvoiceSummary
-
-
-class Quote(BaseModel):
-    invoices: list[Invoice]
-
-
-# --- other reply shapes (handlers.py, store/records.py) -----------------------------------
-
-
-class PlanAssignment(BaseModel):
-    vendor_id: str
-    overrides: dict[str, Any]
-
-
-class SyncResult(BaseModel):
-    bookkeeper: Bookkeeper
-    status: Literal["completed", "failed"]
-    reason: str | None = None
-    message: str | None = None
-
-
-class DeliveryAttempt(BaseModel):
-    attempt: int = Field(ge=1)
-    outcome: Literal["good_standing", "delinquent", "failed"]
-    reason: str | None = None
-    message: str | None = None
-    at: Gregorian
-
-
-class Delivery(BaseModel):
-    """One invoice handed to one bookkeeper for one billed snapshot, with every attempt
-    (SPEC §14): a retry carries the same idempotency key while the content is the same."""
-
-    id: str = Field(description="the record's key: <account>|<bookkeeper>|<snapshot seq>")
-    bookkeeper: Bookkeeper
-    snapshot_seq: int = Field(ge=1)
-    idempotency_key: str
-    content: str = Field(description="the hash of the invoice sent")
-    attempts: int = Field(ge=1)
-    state: Literal["sending", "answered", "failed"]
-    results: list[DeliveryAttempt]
-    updated_at: str = Field(description="ISO 8601 UTC")
-
-
-class Who(BaseModel):
-    kind: Literal["token", "amqp", "notice", "sync"]
-    name: str = Field(description="the token's name, the RPC's App-Name/Node, the notice "
-                                  "consumer, or the node that synced")
-
-
-class AuditEntry(BaseModel):
-    """One change of an account, written with it (SPEC §15); a ``quantities_daily`` entry
-    sums a UTC day's document-driven changes: units added and removed per item."""
-
-    id: str
-    account_id: str
-    at: str = Field(description="ISO 8601 UTC")
-    who: Who | None = Field(description="null for svc's own tools (an import from the CLI)")
-    action: Literal["plan_assigned", "plan_removed", "overrides_set", "manual_set",
-                    "reseller_promoted", "reseller_demoted", "bookkeeper_set",
-                    "status_changed", "plan_edited", "delivery", "quantities_daily"]
-    reason: str | None
-    before: Any
-    after: Any
-
-
-class LastSync(BaseModel):
-    timestamp: Gregorian
-    results: list[SyncResult]
-
-
-class SummaryQuantities(BaseModel):
-    account: Counts
-    cascade: Counts
-    manual: Counts
-
-
-class Summary(BaseModel):
-    account_id: str
-    reseller_id: str | None
-    is_reseller: bool
-    status: str = Field(description="good_standing | delinquent | …")
-    plans: dict[str, PlanAssignment]
-    overrides: dict[str, Any]
-    quantities: SummaryQuantities
-    invoices: list[Invoice] = Field(description="live, compared with the last synced state")
-    dirty: bool
-    last_sync: LastSync | None
-
-
-class Plan(BaseModel):
-    id: str
-    vendor_id: str
-    name: str | None
-    description: str | None
-    version: int
-    doc: dict[str, Any]
-
-
-class AvailablePlan(BaseModel):
-    id: str
-    vendor_id: str
-    name: str | None
-    description: str | None
-    category: str | None
-
-
-class QuantityChange(BaseModel):
-    account_id: str
-    scope: Literal["account", "cascade"]
-    category: str
-    item: str
-    previous: NonNegative
-    current: NonNegative
-
-
-class Violation(BaseModel):
-    path: str
-    rule: str
-
-
-# --- what svc publishes: replies, the generic error, events -------------------------------
-
-
-class Published(BaseModel):
-    """The envelope svc puts on everything it publishes (envelope.py)."""
-
-    app_name: Literal["services"] = Field(alias="App-Name")
-    app_version: str = Field(alias="App-Version")
-    event_category: str = Field(alias="Event-Category")
-    event_name: str = Field(alias="Event-Name")
-    msg_id: str = Field(alias="Msg-ID", description="a reply copies its request's Msg-ID")
-    node: str = Field(alias="Node")
+def published(model: type[BaseModel], envelope: type[BaseModel], *,
+              on_success: bool = False) -> type[BaseModel]:
+    """``model``'s fields inside ``envelope``'s, as they travel; ``on_success``: only the
+    envelope's own fields are always there."""
+    kept = _required(envelope)
+    return create_model(
+        model.__name__, __base__=envelope, __doc__=model.__doc__,
+        **{name: _sent(info, always_sent(info) and (name in kept or not on_success))
+           for name, info in model.model_fields.items()})
 
 
 def _when_status(status: str, required: list[str]) -> dict[str, Any]:
@@ -271,232 +93,18 @@ def _when_status(status: str, required: list[str]) -> dict[str, Any]:
             "then": {"required": required}}
 
 
-def _status_rules(schema: dict[str, Any], model: type[Reply]) -> None:
-    # which fields come with which Status: a rule pydantic cannot see in the field types
+def reply_message(fields: type[ReplyFields]) -> type[BaseModel]:
+    """``<name>_resp``: the reply's fields come on success, ``Reason`` with an error."""
+    always = [info.alias or name for name, info in fields.model_fields.items()
+              if always_sent(info) and name not in _required(ReplyStatus)]
     rules = [_when_status("error", ["Reason"])]
-    if model.on_success:
-        rules.append(_when_status("success", list(model.on_success)))
-    schema["allOf"] = rules
+    if always:
+        rules.append(_when_status("success", always))
 
+    class Reply(ReplyStatus):
+        model_config = ConfigDict(json_schema_extra={"allOf": rules})
 
-class Reply(Published):
-    """``<name>_resp``: ``Status`` success or error; an error has a machine ``Reason``, a
-    human ``Message`` and, for plan_invalid, ``Details``; reply fields come on success."""
-
-    model_config = ConfigDict(json_schema_extra=_status_rules)
-    on_success: ClassVar[tuple[str, ...]] = ()  # reply fields always present on success
-
-    status: Literal["success", "error"] = Field(alias="Status")
-    reason: Omitted[str] = Field(None, alias="Reason")
-    message: Omitted[str] = Field(None, alias="Message")
-    details: Omitted[list[Violation]] = Field(None, alias="Details")
-
-
-class QuoteResp(Reply):
-    on_success = ("Quote",)
-    quote: Omitted[Quote] = Field(None, alias="Quote")
-
-
-class SummaryResp(Reply):
-    on_success = ("Summary",)
-    summary: Omitted[Summary] = Field(None, alias="Summary")
-
-
-class PlanResp(Reply):
-    on_success = ("Plan",)
-    plan: Omitted[Plan] = Field(None, alias="Plan")
-
-
-class PlanIdResp(Reply):
-    """``Plan-ID`` is left out when there is none (no default plan)."""
-
-    plan_id: Omitted[str] = Field(None, alias="Plan-ID")
-
-
-class AvailablePlansResp(Reply):
-    on_success = ("Plans",)
-    plans: Omitted[list[AvailablePlan]] = Field(None, alias="Plans")
-
-
-class BookkeeperResp(Reply):
-    on_success = ("Bookkeeper",)
-    bookkeeper: Omitted[dict[str, str]] = Field(None, alias="Bookkeeper")
-
-
-class PlanChangeResp(Reply):
-    """``Quote`` (the activation charges of the change) comes with a dry run only."""
-
-    on_success = ("Plans",)
-    plans: Omitted[dict[str, PlanAssignment]] = Field(None, alias="Plans")
-    quote: Omitted[Quote] = Field(None, alias="Quote")
-
-
-class ResellerResp(Reply):
-    on_success = ("Is-Reseller",)
-    reseller_id: Omitted[str] = Field(None, alias="Reseller-ID")
-    is_reseller: Omitted[bool] = Field(None, alias="Is-Reseller")
-
-
-class ReconcileResp(Reply):
-    """``Changes`` is truncated for ``all``; ``Changes-Total`` counts them all."""
-
-    on_success = ("Changed", "Changes", "Changes-Total")
-    changed: Omitted[bool] = Field(None, alias="Changed")
-    changes: Omitted[list[QuantityChange]] = Field(None, alias="Changes")
-    changes_total: Omitted[NonNegative] = Field(None, alias="Changes-Total")
-
-
-class SyncResp(Reply):
-    """One result per invoice handed to a bookkeeper, and the account's status after."""
-
-    on_success = ("Results", "Account-Status")
-    results: Omitted[list[SyncResult]] = Field(None, alias="Results")
-    account_status: Omitted[str] = Field(None, alias="Account-Status")
-
-
-class PageResp(Reply):
-    """A page of a list, newest first; ``Next-Start-Key`` is left out on the last page."""
-
-    next_start_key: Omitted[str] = Field(None, alias="Next-Start-Key",
-                                         description="the Start-Key of the next page")
-
-
-class DeliveriesResp(PageResp):
-    on_success = ("Deliveries",)
-    deliveries: Omitted[list[Delivery]] = Field(None, alias="Deliveries")
-
-
-class DeliveryResp(Reply):
-    on_success = ("Delivery",)
-    delivery: Omitted[Delivery] = Field(None, alias="Delivery")
-
-
-class AuditResp(PageResp):
-    on_success = ("Entries",)
-    entries: Omitted[list[AuditEntry]] = Field(None, alias="Entries")
-
-
-class StandingResp(Reply):
-    """The standing words replace success: ``error`` with the status as ``Reason``."""
-
-    status: Literal["good_standing", "error"] = Field(alias="Status")
-
-
-# request Event-Name -> its reply's model
-REPLIES: dict[str, type[Reply]] = {
-    "quote_req": QuoteResp,
-    "summary_req": SummaryResp,
-    "plan_put_req": PlanResp,
-    "plan_get_req": PlanResp,
-    "plan_delete_req": PlanIdResp,
-    "available_plans_req": AvailablePlansResp,
-    "default_plan_set_req": PlanIdResp,
-    "default_plan_get_req": PlanIdResp,
-    "bookkeeper_set_req": BookkeeperResp,
-    "assign_plan_req": PlanChangeResp,
-    "remove_plan_req": PlanChangeResp,
-    "overrides_set_req": SummaryResp,
-    "manual_set_req": SummaryResp,
-    "reseller_promote_req": ResellerResp,
-    "reseller_demote_req": ResellerResp,
-    "reseller_get_req": ResellerResp,
-    "reconcile_req": ReconcileResp,
-    "sync_req": SyncResp,
-    "deliveries_req": DeliveriesResp,
-    "delivery_retry_req": DeliveryResp,
-    "audit_req": AuditResp,
-    "standing_req": StandingResp,
-}
-
-
-class ErrorReply(Published):
-    """Kazoo's generic error: the answer to a request that fails envelope or schema
-    validation (kazoo-amqp.md §1.5)."""
-
-    event_category: Literal["error"] = Field(alias="Event-Category")
-    event_name: str = Field(alias="Event-Name", pattern="_resp$",
-                            description="the reply the caller waits for")
-    error_message: str = Field(alias="Error-Message", description="names each bad field")
-    request: Omitted[Any] = Field(None, alias="Request",
-                                  description="the original request (not for oversized ones)")
-
-
-class Event(Published):
-    """An event, published on ``services`` as ``services.<event>.<account_id>``."""
-
-    account_id: str = Field(alias="Account-ID")
-    timestamp: Gregorian = Field(alias="Timestamp")
-
-
-class BookkeeperSync(Event):
-    """The outcome of handing one invoice to its bookkeeper: one per invoice and attempt."""
-
-    bookkeeper_id: str = Field(alias="Bookkeeper-ID")
-    bookkeeper_type: str = Field(alias="Bookkeeper-Type")
-    vendor_id: str = Field(alias="Vendor-ID")
-    status: Literal["completed", "failed"] = Field(alias="Status")
-    reason: Omitted[str] = Field(None, alias="Reason")
-    message: Omitted[str] = Field(None, alias="Message")
-    items: list[InvoiceItem] = Field(alias="Items")
-    activation_charges: list[ActivationCharge] = Field(alias="Activation-Charges")
-    summary: InvoiceSummary = Field(alias="Summary")
-    attempt: int = Field(alias="Attempt", ge=1, description="from 1 per generation")
-
-
-class StatusChange(Event):
-    """An account's standing changed (the worst of its invoices after a sync)."""
-
-    previous_status: str = Field(alias="Previous-Status")
-    status: str = Field(alias="Status")
-    reason: Omitted[str] = Field(None, alias="Reason")
-
-
-class QuantitiesChange(Event):
-    """An account's quantities changed (only sent when something did)."""
-
-    changes: list[QuantityChange] = Field(alias="Changes", min_length=1)
-
-
-class PlansChange(Event):
-    """Plans were assigned to or removed from an account."""
-
-    added: list[str] = Field(alias="Added")
-    removed: list[str] = Field(alias="Removed")
-    plans: dict[str, PlanAssignment] = Field(alias="Plans")
-
-
-EVENTS: dict[str, type[Event]] = {
-    "bookkeeper_sync": BookkeeperSync,
-    "status_change": StatusChange,
-    "plans_change": PlansChange,
-    "quantities_change": QuantitiesChange,
-}
-
-# --- what svc consumes besides requests ---------------------------------------------------
-
-_EDITED_NOT_DELETED = {"properties": {"Event-Name": {"enum": ["doc_created", "doc_edited"]},
-                                      "Is-Soft-Deleted": {"const": False}}}
-
-
-class DocChangeNotice(Envelope):
-    """A Kazoo document-change notice (kazoo-amqp.md §3.2) as svc reads it (SPEC §6, §13).
-    KAZOO's own publisher sends no ``Doc``: svc then reads the document from CouchDB."""
-
-    # ingest.notices.read_notice dead-letters a created/edited notice without Rev
-    model_config = ConfigDict(json_schema_extra={
-        "if": _EDITED_NOT_DELETED, "then": {"required": ["Rev"]}})
-
-    event_category: Literal["configuration"] = Field(alias="Event-Category")
-    event_name: Literal["doc_created", "doc_edited", "doc_deleted"] = Field(alias="Event-Name")
-    id: str = Field(alias="ID", min_length=1)
-    database: str = Field(alias="Database")
-    rev: str | None = Field(None, alias="Rev", pattern="^[0-9]+(-|$)")
-    type: str | None = Field(None, alias="Type", description="the document's pvt_type")
-    account_id: str | None = Field(
-        None, alias="Account-ID", description="required unless Database is an account's")
-    doc: dict[str, Any] | None = Field(
-        None, alias="Doc", description="the body; without it svc reads it from CouchDB")
-    is_soft_deleted: bool | None = Field(None, alias="Is-Soft-Deleted")
+    return published(fields, Reply, on_success=True)
 
 
 # --- JSON Schemas --------------------------------------------------------------------------
@@ -532,12 +140,12 @@ def message_schema(model: type[BaseModel], title: str, category: str | None = No
     return {"$schema": DIALECT, **schema, "title": title}
 
 
-def reply_model(request_name: str) -> type[Reply]:
+def reply_fields(request_name: str) -> type[ReplyFields]:
     try:
         return REPLIES[request_name]
     except KeyError:
-        raise KeyError(f"no reply model for {request_name}: add one to REPLIES in "
-                       f"{__name__}") from None
+        raise KeyError(f"no reply for {request_name}: add one to svc.models.replies.REPLIES"
+                       ) from None
 
 
 def message_schemas() -> dict[str, dict[str, Any]]:
@@ -547,10 +155,11 @@ def message_schemas() -> dict[str, dict[str, Any]]:
         reply = response_name(name)
         schemas[name] = {**message_schema(model, name, "services", name),
                          **REQUEST_RULES.get(name, {})}
-        schemas[reply] = message_schema(reply_model(name), reply, "services", reply)
+        schemas[reply] = message_schema(reply_message(reply_fields(name)), reply, "services",
+                                        reply)
     schemas["error"] = message_schema(ErrorReply, "error")
     for name, event in EVENTS.items():
-        schemas[name] = message_schema(event, name, "services", name)
+        schemas[name] = message_schema(published(event, Published), name, "services", name)
     schemas["doc_change"] = message_schema(DocChangeNotice, "doc_change")
     return schemas
 

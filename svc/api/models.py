@@ -1,10 +1,6 @@
-"""What the HTTP API answers, as pydantic models: KAZOO's envelope around each route's
-``data`` (SPEC §15). They describe the answers for the OpenAPI document; the answers are
-built from the handlers' reply fields (``routes.Data``).
-
-Where ``data`` is several reply fields, its model's fields are aliased by the RPC reply field
-each one is taken from (``Reseller-ID`` → ``reseller_id``), so one model says both.
-"""
+"""KAZOO's HTTP envelope around each route's ``data`` (SPEC §15), as pydantic models for the
+OpenAPI document; ``data`` is the reply model of the route's request, or a field of it
+(``routes.Data``)."""
 
 from __future__ import annotations
 
@@ -12,7 +8,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from ..amqp.schemas import NonNegative, Omitted, PlanAssignment, Quote, SyncResult, Violation
+from ..models.documents import Violation
+from ..models.fields import NonNegative, Omitted
 
 T = TypeVar("T")
 
@@ -42,30 +39,6 @@ class Failure(BaseModel):
                                    "plan_not_found, conflict, invalid, …)")
     message: str
     data: ErrorData
-
-
-class PlanChange(BaseModel):
-    plans: dict[str, PlanAssignment] = Field(alias="Plans",
-                                             description="the plans assigned after the change")
-    quote: Omitted[Quote] = Field(None, alias="Quote",
-                                  description="a dry run only: the change's activation "
-                                              "charges and differences; nothing is changed")
-
-
-class Reseller(BaseModel):
-    reseller_id: str | None = Field(alias="Reseller-ID",
-                                    description="the account's reseller (null for the master)")
-    is_reseller: bool = Field(alias="Is-Reseller")
-
-
-class QuoteAnswer(BaseModel):
-    quote: Quote = Field(alias="Quote")
-
-
-class SyncAnswer(BaseModel):
-    results: list[SyncResult] = Field(alias="Results",
-                                      description="one per invoice handed to a bookkeeper")
-    account_status: str = Field(alias="Account-Status")
 
 
 class Overrides(BaseModel):

@@ -15,24 +15,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from ..amqp.messages import REQUESTS, Envelope
-from ..amqp.schemas import AuditEntry, AvailablePlan, Delivery, Summary
-from ..jsonio import dumps, loads
-from .models import (
-    Overrides,
-    Page,
-    PlanChange,
-    QuoteAnswer,
-    Reseller,
-    Success,
-    SyncAnswer,
+from ..models.documents import AuditEntry, AvailablePlan, Delivery, Summary
+from ..models.replies import (
+    PlanChangeReply,
+    QuoteReply,
+    ReplyFields,
+    ResellerReply,
+    SummaryReply,
+    SyncReply,
 )
+from ..models.requests import REQUESTS, Envelope
+from .models import Overrides, Page, Success
 
 PREFIX = "/v2/accounts/{account_id}"
 Doc = dict[str, Any]
@@ -40,37 +38,32 @@ Doc = dict[str, Any]
 
 @dataclass(frozen=True)
 class Data:
-    """What of a handler's reply fields is ``data``, and the answer's model."""
+    """What of a handler's reply is ``data``, and the answer's model."""
 
     answer: type[BaseModel]
-    pick: Callable[[Doc], Any]
+    pick: Callable[[ReplyFields], Any]
     paged: bool = False
 
 
 def the(reply_field: str, model: type) -> Data:
-    """``data`` is one reply field (the Summary)."""
-    return Data(Success[model], itemgetter(reply_field))
+    """``data`` is one field of the reply (its Summary)."""
+    return Data(Success[model], lambda reply: reply.data()[reply_field])
 
 
-def fields_of(model: type[BaseModel]) -> Data:
-    """``data`` is an object of the reply fields that ``model``'s aliases name."""
-    def pick(fields: Doc) -> Doc:
-        return {name: fields[info.alias] for name, info in model.model_fields.items()
-                if info.alias in fields}
-
-    return Data(Success[model], pick)
+def whole(model: type[ReplyFields]) -> Data:
+    """``data`` is the reply, by its fields' Python names."""
+    return Data(Success[model], ReplyFields.data)
 
 
 def page_of(reply_field: str, model: type) -> Data:
-    """``data`` is the list in one reply field, with the paging fields beside it (the list
-    is counted: its handler must not be ``handlers.memoized``, whose replies are encoded);
-    a handler that pages names the next page's first key in ``Next-Start-Key``."""
-    return Data(Page[model], itemgetter(reply_field), paged=True)
+    """``data`` is the list in one field of the reply, with the paging fields beside it (the
+    list is counted: its handler must not be ``handlers.memoized``, whose replies are
+    encoded); a reply that pages names the next page's first key in ``next_start_key``."""
+    return Data(Page[model], lambda reply: reply.data()[reply_field], paged=True)
 
 
-def _stored_overrides(fields: Doc) -> Doc:
-    # the summary handler's reply may be kept encoded (handlers.memoized): decode to read it
-    return {"overrides": loads(dumps(fields["Summary"]))["overrides"]}
+def _overrides(reply: SummaryReply) -> Doc:
+    return {"overrides": reply.summary.overrides}
 
 
 def _unaliased(info: FieldInfo) -> tuple[Any, Any]:
@@ -142,7 +135,7 @@ class Route:
             found.group(1), found.group(1)), text)
 
 
-_SUMMARY = the("Summary", Summary)
+_SUMMARY = the("summary", Summary)
 
 # Fixed paths come before /services/{plan_id}: aiohttp matches in this order, so a plan cannot
 # be named like a fixed path (overrides, manual, quote, sync, summary, available, deliveries,
@@ -153,41 +146,41 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/services/summary", ("summary", "summary_req"), _SUMMARY,
           "The Summary (the same as GET /services)"),
     Route("GET", "/services/available", ("plans", "available_plans_req"),
-          page_of("Plans", AvailablePlan), "The plans of the account's reseller"),
+          page_of("plans", AvailablePlan), "The plans of the account's reseller"),
     Route("GET", "/services/overrides", ("summary", "summary_req"),
-          Data(Success[Overrides], _stored_overrides), "The account's global overrides"),
+          Data(Success[Overrides], _overrides), "The account's global overrides"),
     Route("POST", "/services/overrides", ("overrides", "overrides_set_req"), _SUMMARY,
           "Set (or with merge, deep-merge) the global overrides", body=("overrides", "merge")),
     Route("POST", "/services/manual", ("overrides", "manual_set_req"), _SUMMARY,
           "Set (or with merge, deep-merge) the manual quantities",
           body=("quantities", "merge")),
-    Route("POST", "/services/quote", ("quote", "quote_req"), fields_of(QuoteAnswer),
+    Route("POST", "/services/quote", ("quote", "quote_req"), whole(QuoteReply),
           "Quote the account as it is, or with other plans, overrides or quantity changes; "
           "changes nothing", body=("plans", "overrides", "changes")),
-    Route("POST", "/services/sync", ("sync", "sync_req"), fields_of(SyncAnswer),
+    Route("POST", "/services/sync", ("sync", "sync_req"), whole(SyncReply),
           "Sync the account with its bookkeepers now", body=()),
     Route("GET", "/services/deliveries", ("sync", "deliveries_req"),
-          page_of("Deliveries", Delivery),
+          page_of("deliveries", Delivery),
           "Every invoice delivery of the account to its bookkeepers, newest first",
           query=("page_size", "start_key")),
     Route("POST", "/services/deliveries/{delivery_id}/retry", ("sync", "delivery_retry_req"),
-          the("Delivery", Delivery),
+          the("delivery", Delivery),
           "Re-send a failed delivery with its idempotency key (by syncing the account now)",
           body=()),
-    Route("GET", "/services/audit", ("audit", "audit_req"), page_of("Entries", AuditEntry),
+    Route("GET", "/services/audit", ("audit", "audit_req"), page_of("entries", AuditEntry),
           "The account's audit trail, newest first: who changed what, when and why",
           query=("since", "until", "page_size", "start_key")),
-    Route("POST", "/services/{plan_id}", ("assign", "assign_plan_req"), fields_of(PlanChange),
+    Route("POST", "/services/{plan_id}", ("assign", "assign_plan_req"), whole(PlanChangeReply),
           "Assign a plan of the account's reseller; with dry_run, quote the change instead",
           body=("overrides", "merge"), query=("dry_run",), statuses=(403,)),
     Route("DELETE", "/services/{plan_id}", ("assign", "remove_plan_req"),
-          fields_of(PlanChange),
+          whole(PlanChangeReply),
           "Remove a plan from the account; with dry_run, quote the change instead",
           body=(), query=("dry_run",)),
-    Route("GET", "/reseller", ("reseller", "reseller_get_req"), fields_of(Reseller),
+    Route("GET", "/reseller", ("reseller", "reseller_get_req"), whole(ResellerReply),
           "The account's reseller, and whether it is one"),
-    Route("PUT", "/reseller", ("reseller", "reseller_promote_req"), fields_of(Reseller),
+    Route("PUT", "/reseller", ("reseller", "reseller_promote_req"), whole(ResellerReply),
           "Promote the account to reseller", body=(), statuses=(403,)),
-    Route("DELETE", "/reseller", ("reseller", "reseller_demote_req"), fields_of(Reseller),
+    Route("DELETE", "/reseller", ("reseller", "reseller_demote_req"), whole(ResellerReply),
           "Demote the account from reseller", body=(), statuses=(403,)),
 )

@@ -22,6 +22,7 @@ from ..amqp.envelope import APP_NAME, new_msg_id
 from ..amqp.schemas import render
 from ..handlers import Handler, Rejected, rejection
 from ..jsonio import NumberOutOfBounds, dumps, loads
+from ..models.replies import ReplyFields
 from ..settings import ApiToken
 from ..store import InvalidInput, Repository
 from ..store.audit import Actor, acting, reason_of
@@ -85,8 +86,8 @@ class HttpApi:
                     reply = await handlers[route.request](self.repo, parsed)
             except Exception as error:  # noqa: BLE001 - every failure gets an answer
                 return self._failure(route, error, msg_id, account_id)
-            # reply.fields only: the events of a change leave through the outbox
-            return _json(200, _success(route, reply.fields), msg_id)
+            # the reply only: the events of a change leave through the outbox
+            return _json(200, _success(route, reply), msg_id)
 
         return endpoint
 
@@ -185,11 +186,11 @@ def _query_path(loc: tuple[int | str, ...]) -> str:
     return f"?{loc[0]}"
 
 
-def _success(route: Route, fields: Doc) -> Doc:
-    data = route.data.pick(fields)
-    if route.data.paged:  # without Next-Start-Key, this page is the last
+def _success(route: Route, reply: ReplyFields) -> Doc:
+    data = route.data.pick(reply)
+    if route.data.paged:  # without a next_start_key, this page is the last
         return {"data": data, "status": "success", "page_size": len(data),
-                "next_start_key": fields.get("Next-Start-Key")}
+                "next_start_key": getattr(reply, "next_start_key", None)}
     return {"data": data, "status": "success"}
 
 

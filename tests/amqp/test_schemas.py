@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
 from svc.amqp.kazoo_notices import doc_change
-from svc.amqp.messages import REQUESTS
+from svc.models.requests import REQUESTS
 from svc.amqp.publisher import Publisher
 from svc.amqp.rpc import answer
 from svc.amqp.schemas import drift, generate, write

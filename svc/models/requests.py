@@ -1,33 +1,17 @@
 """Every request svc answers, as pydantic models of Kazoo-style messages (SPEC §5, §12).
 
 Top-level fields are Title-Case-With-Hyphens as on the wire; unknown fields are accepted.
-The JSON Schemas in ``amqp_schemas/`` are generated from these models (``svc schemas``).
+Each request's reply is in ``replies``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    model_validator,
-)
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from ..rating.coerce import MAX_QUANTITY
 from ..rating.quote import Count, QuoteDocument
-
-
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("must be an integer, not a boolean")
-    return value
-
-
-Delta = Annotated[int, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY), BeforeValidator(_not_bool)]
+from .fields import Delta
 
 
 class Envelope(BaseModel):

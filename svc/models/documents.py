@@ -1,0 +1,212 @@
+"""The shapes inside replies and events: invoices as rating renders them (``rating.invoice``,
+``rating.item``; ref §2.9), and what svc keeps about an account (summary, plans, deliveries,
+audit entries, quantity changes)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .fields import Counts, Gregorian, Money, NonNegative, Omitted
+
+# --- invoices --------------------------------------------------------------------------------
+
+
+class Bookkeeper(BaseModel):
+    id: str
+    type: str
+    vendor_id: str
+
+
+class Difference(BaseModel):
+    """proposed − current, zeros omitted."""
+
+    quantity: Omitted[int] = None
+    billable: Omitted[int] = None
+    rate: Omitted[Money] = None
+    total: Omitted[Money] = None
+
+
+class ItemChanges(BaseModel):
+    type: Literal["modified", "removed"]
+    difference: Difference
+
+
+class SingleDiscount(BaseModel):
+    rate: Omitted[Money] = None
+
+
+class CumulativeDiscount(BaseModel):
+    rate: Omitted[Money] = None
+    quantity: Omitted[NonNegative] = None
+
+
+class Discounts(BaseModel):
+    total: Omitted[Money] = None
+    single: Omitted[SingleDiscount] = None
+    cumulative: Omitted[CumulativeDiscount] = None
+
+
+class Prorate(BaseModel):
+    additions: bool
+    removals: bool
+
+
+class InvoiceItem(BaseModel):
+    category: str
+    item: str
+    name: str
+    quantity: NonNegative
+    billable: NonNegative
+    rate: Money
+    discounts: Omitted[Discounts] = None
+    minimum: Omitted[NonNegative] = None
+    maximum: Omitted[NonNegative] = None
+    prorate: Prorate
+    total: Money
+    changes: Omitted[ItemChanges] = None
+
+
+class ActivationCharge(BaseModel):
+    category: str
+    item: str = Field(description="the raw plan key")
+    name: str
+    billable: NonNegative
+    rate: Money
+    total: Money
+
+
+class InvoiceSummary(BaseModel):
+    recurring: Money
+    today: Money
+
+
+class Invoice(BaseModel):
+    """One bookkeeper's invoice, as ``rating.Invoice.as_json`` renders it."""
+
+    bookkeeper: Bookkeeper
+    items: list[InvoiceItem]
+    activation_charges: list[ActivationCharge]
+    summary: InvoiceSummary
+
+
+class Quote(BaseModel):
+    invoices: list[Invoice]
+
+
+# --- what svc keeps about an account ---------------------------------------------------------
+
+
+class PlanAssignment(BaseModel):
+    vendor_id: str
+    overrides: dict[str, Any]
+
+
+class SyncResult(BaseModel):
+    bookkeeper: Bookkeeper
+    status: Literal["completed", "failed"]
+    reason: str | None = None
+    message: str | None = None
+
+
+class LastSync(BaseModel):
+    timestamp: Gregorian
+    results: list[SyncResult]
+
+
+class SummaryQuantities(BaseModel):
+    account: Counts
+    cascade: Counts
+    manual: Counts
+
+
+class Summary(BaseModel):
+    account_id: str
+    reseller_id: str | None
+    is_reseller: bool
+    status: str = Field(description="good_standing | delinquent | …")
+    plans: dict[str, PlanAssignment]
+    overrides: dict[str, Any]
+    quantities: SummaryQuantities
+    invoices: list[Invoice] = Field(description="live, compared with the last synced state")
+    dirty: bool
+    last_sync: LastSync | None
+
+
+class Plan(BaseModel):
+    id: str
+    vendor_id: str
+    name: str | None
+    description: str | None
+    version: int
+    doc: dict[str, Any]
+
+
+class AvailablePlan(BaseModel):
+    id: str
+    vendor_id: str
+    name: str | None
+    description: str | None
+    category: str | None
+
+
+class QuantityChange(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # from ``store.records.QuantityChange``
+
+    account_id: str
+    scope: Literal["account", "cascade"]
+    category: str
+    item: str
+    previous: NonNegative
+    current: NonNegative
+
+
+class Violation(BaseModel):
+    path: str
+    rule: str
+
+
+class DeliveryAttempt(BaseModel):
+    attempt: int = Field(ge=1)
+    outcome: Literal["good_standing", "delinquent", "failed"]
+    reason: str | None = None
+    message: str | None = None
+    at: Gregorian
+
+
+class Delivery(BaseModel):
+    """One invoice handed to one bookkeeper for one billed snapshot, with every attempt
+    (SPEC §14): a retry carries the same idempotency key while the content is the same."""
+
+    id: str = Field(description="the record's key: <account>|<bookkeeper>|<snapshot seq>")
+    bookkeeper: Bookkeeper
+    snapshot_seq: int = Field(ge=1)
+    idempotency_key: str
+    content: str = Field(description="the hash of the invoice sent")
+    attempts: int = Field(ge=1)
+    state: Literal["sending", "answered", "failed"]
+    results: list[DeliveryAttempt]
+    updated_at: str = Field(description="ISO 8601 UTC")
+
+
+class Who(BaseModel):
+    kind: Literal["token", "amqp", "notice", "sync"]
+    name: str = Field(description="the token's name, the RPC's App-Name/Node, the notice "
+                                  "consumer, or the node that synced")
+
+
+class AuditEntry(BaseModel):
+    """One change of an account, written with it (SPEC §15); a ``quantities_daily`` entry
+    sums a UTC day's document-driven changes: units added and removed per item."""
+
+    id: str
+    account_id: str
+    at: str = Field(description="ISO 8601 UTC")
+    who: Who | None = Field(description="null for svc's own tools (an import from the CLI)")
+    action: Literal["plan_assigned", "plan_removed", "overrides_set", "manual_set",
+                    "reseller_promoted", "reseller_demoted", "bookkeeper_set",
+                    "status_changed", "plan_edited", "delivery", "quantities_daily"]
+    reason: str | None
+    before: Any
+    after: Any
