@@ -14,11 +14,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from .store.abc import DocumentStore, VersionConflict
-from .store.outbox import OUTBOX, Event, written
+from .store.outbox import OUTBOX, OutboxEntry, written
 
 log = logging.getLogger("svc.outbox")
 CLAIM_S = 30.0
-Publish = Callable[[Event, str], Awaitable[None]]  # the event, its Msg-ID
+Publish = Callable[[OutboxEntry, str], Awaitable[None]]  # the event, its Msg-ID
 
 
 class OutboxRelay:
@@ -46,7 +46,7 @@ class OutboxRelay:
             except VersionConflict:
                 continue  # another replica's relay has it
             try:
-                await self.publish(Event(doc["name"], doc["account_id"], doc["fields"]),
+                await self.publish(OutboxEntry(doc["name"], doc["account_id"], doc["fields"]),
                                    entry.key)
             except BaseException:  # not published: due again at once, for the next try
                 with contextlib.suppress(Exception):

@@ -9,8 +9,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
 from ..jsonio import dumps
-from ..store.outbox import Event
-from .envelope import CONTENT_TYPE, envelope, gregorian_now
+from ..store.outbox import OutboxEntry
+from .envelope import CONTENT_TYPE, envelope
 from .topology import DEAD_LETTER_EXCHANGE
 
 DEAD_LETTER_REASON = "x-svc-dead-letter-reason"
@@ -38,10 +38,9 @@ class Publisher:
             return False
         return True
 
-    async def event(self, event: Event, msg_id: str) -> None:
+    async def event(self, event: OutboxEntry, msg_id: str) -> None:
         """An outbox entry; its key is the ``Msg-ID``, the same on every relay of it."""
-        message = envelope("services", event.name, self.node, msg_id, **{
-            "Account-ID": event.account_id, "Timestamp": gregorian_now(), **event.fields})
+        message = envelope("services", event.name, self.node, msg_id, **event.fields)
         await self.exchanges["services"].publish(
             aio_pika.Message(dumps(message), content_type=CONTENT_TYPE),
             routing_key=f"services.{event.name}.{event.account_id}")

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..models.events import Event
 from .abc import DocumentStore, VersionConflict, Versioned
 from .audit import Change, note
-from .outbox import Event, emit
+from .outbox import emit
 from .records import Doc, new_services, with_due_time
 from .units import Conflict, run_unit
 

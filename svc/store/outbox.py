@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from ..models.events import Event, QuantitiesChange
 from .abc import DocumentStore
 from .records import QuantityChange
 
@@ -23,8 +24,11 @@ _written: WeakKeyDictionary[DocumentStore, asyncio.Event] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
-class Event:
-    name: str  # published as services.<name>.<account_id>
+class OutboxEntry:
+    """An event as the outbox keeps it: published as ``services.<name>.<account_id>`` with
+    its fields as they were when the change committed."""
+
+    name: str
     account_id: str
     fields: dict[str, Any]
 
@@ -52,7 +56,7 @@ async def write(store: DocumentStore, events: list[Event], now: float) -> None:
     """Inside the unit's transaction: the events, in emission order."""
     for n, event in enumerate(events):
         await store.put(OUTBOX, uuid.uuid4().hex, {
-            "name": event.name, "account_id": event.account_id, "fields": event.fields,
+            "name": event.name, "account_id": event.account_id, "fields": event.wire(),
             "due_at": now + n * 1e-6}, 0)
 
 
@@ -63,8 +67,8 @@ def written(store: DocumentStore) -> asyncio.Event:
 
 def emit_quantity_changes(changes: Iterable[QuantityChange]) -> None:
     """One ``quantities_change`` per account whose counts moved."""
-    by_account: dict[str, list[dict[str, Any]]] = {}
+    by_account: dict[str, list[QuantityChange]] = {}
     for change in changes:
-        by_account.setdefault(change.account_id, []).append(change.as_json())
+        by_account.setdefault(change.account_id, []).append(change)
     for account_id, listed in by_account.items():
-        emit(Event("quantities_change", account_id, {"Changes": listed}))
+        emit(QuantitiesChange(account_id=account_id, changes=listed))

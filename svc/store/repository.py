@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from operator import itemgetter
 from typing import Any, TypeVar
 
+from ..models.events import Event, PlansChange
 from ..quantities import Counts, add_counts
 from ..rating import load_plan
 from ..rating.coerce import MAX_QUANTITY
 from .abc import DocumentStore, StoreError, VersionConflict, Versioned
 from .audit import Change, note, note_quantities
-from .outbox import Event, emit, emit_quantity_changes
+from .outbox import emit, emit_quantity_changes
 from .records import (
     AppliedChange,
     Doc,
@@ -614,8 +615,8 @@ class Repository:
 
 def _plans_change(account_id: str, added: list[str], removed: list[str]
                   ) -> Callable[[Doc], Event]:
-    return lambda doc: Event("plans_change", account_id, {
-        "Added": added, "Removed": removed, "Plans": doc["plans"]})
+    return lambda doc: PlansChange(account_id=account_id, added=added, removed=removed,
+                                   plans=doc["plans"])
 
 
 def _plan_audited(found: Versioned | None) -> Doc | None:

@@ -19,12 +19,12 @@ from ..amqp.envelope import gregorian_now
 from ..bookkeepers.abc import Answer, BookkeeperAdapter, InvoiceDelivery
 from ..invoicing import billed_state, current_state, default_bookkeeper
 from ..jsonio import fingerprint
+from ..models.events import BookkeeperSync
 from ..rating import Bookkeeper, Invoice, Quantities, State
 from ..rating.quote import QuoteRequest, rate_quote
 from ..store import Repository
 from ..store.audit import Change
 from ..store.leases import DirtyAccountClaim, SyncLeases, delivery_key
-from ..store.outbox import Event
 
 Doc = dict[str, Any]
 SEVERITY = {"good_standing": 0, "delinquent": 1}
@@ -109,15 +109,14 @@ async def sync_account(repo: Repository, leases: SyncLeases,
                 "answer": None if failed else answer.__dict__,
                 "results": [*(prior.get("results", []) if same else []),
                             {"attempt": attempt, **answer.__dict__, "at": gregorian_now()}]},
-                Event("bookkeeper_sync", account_id, {
-                    "Bookkeeper-ID": invoice.bookkeeper.id,
-                    "Bookkeeper-Type": invoice.bookkeeper.type,
-                    "Vendor-ID": invoice.bookkeeper.vendor_id,
-                    "Status": "failed" if failed else "completed",
-                    "Reason": answer.reason, "Message": answer.message,
-                    "Items": body["items"], "Activation-Charges": body["activation_charges"],
-                    "Summary": body["summary"], "Attempt": attempt,
-                    "Timestamp": gregorian_now()}), audited)
+                BookkeeperSync(
+                    account_id=account_id, bookkeeper_id=invoice.bookkeeper.id,
+                    bookkeeper_type=invoice.bookkeeper.type,
+                    vendor_id=invoice.bookkeeper.vendor_id,
+                    status="failed" if failed else "completed",
+                    reason=answer.reason, message=answer.message,
+                    items=body["items"], activation_charges=body["activation_charges"],
+                    summary=body["summary"], attempt=attempt), audited)
             attempts = max(attempts, attempt)
         results.append({"bookkeeper": invoice.bookkeeper.as_json(),
                         "status": "failed" if answer.outcome == "failed" else "completed",

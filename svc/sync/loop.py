@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..bookkeepers.abc import BookkeeperAdapter
+from ..models.events import StatusChange
 from ..rating import Bookkeeper
 from ..store import Conflict, Repository
 from ..store.audit import Actor, Change, acting
 from ..store.leases import DirtyAccountClaim, LeaseLost, SyncLeases
-from ..store.outbox import Event
 from .account import SyncOutcome, sync_account
 
 log = logging.getLogger("svc.sync")
@@ -167,10 +167,11 @@ class SyncLoop:
             next_attempt_at=None if outcome.synced else now + backoff,
             recheck_at=now + self.delinquent_recheck_s if outcome.status == "delinquent"
             else None,
-            event=Event("status_change", outcome.account_id, {
-                "Previous-Status": outcome.previous_status, "Status": outcome.status,
-                "Reason": next((r["reason"] for r in outcome.results if r["reason"]), None),
-            }) if changed else None, audited=status_changed if changed else None)
+            event=StatusChange(
+                account_id=outcome.account_id, previous_status=outcome.previous_status,
+                status=outcome.status,
+                reason=next((r["reason"] for r in outcome.results if r["reason"]), None),
+            ) if changed else None, audited=status_changed if changed else None)
         if not released:
             raise LeaseLost(f"the lease on {claim.account_id} was lost before the release")
         return outcome

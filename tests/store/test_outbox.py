@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import pytest
 
+from svc.models.events import PlansChange, StatusChange
 from svc.outbox import OutboxRelay
 from svc.store import VersionConflict
-from svc.store.outbox import OUTBOX, Event, emit
+from svc.store.outbox import OUTBOX, OutboxEntry, emit
 from svc.store.units import run_unit
+
+
+def status(n: int) -> StatusChange:
+    return StatusChange(account_id="a1", previous_status="good_standing", status=f"s{n}",
+                        timestamp=63_900_000_000 + n)
 
 
 async def entries(store) -> list[dict]:
@@ -19,7 +25,7 @@ async def entries(store) -> list[dict]:
 async def test_an_event_exists_only_if_its_unit_commits(store):
     async def failing() -> None:
         await store.put("meta", "x", {"n": 1}, 0)
-        emit(Event("quantities_change", "a1", {"Changes": []}))
+        emit(status(0))
         raise RuntimeError("the change does not commit")
 
     with pytest.raises(RuntimeError):
@@ -30,34 +36,34 @@ async def test_an_event_exists_only_if_its_unit_commits(store):
 
     async def conflicting_once() -> None:
         tries.append(1)
-        emit(Event("plans_change", "a1", {"n": len(tries)}))
+        emit(PlansChange(account_id="a1", added=[f"p{len(tries)}"], removed=[], plans={}))
         if len(tries) == 1:
             raise VersionConflict("another writer was first")
 
     await run_unit(store, conflicting_once)
-    assert [(e["name"], e["fields"]) for e in await entries(store)] == [
-        ("plans_change", {"n": 2})]
+    assert [(e["name"], e["fields"]["Added"]) for e in await entries(store)] == [
+        ("plans_change", ["p2"])]
 
 
 async def test_the_relay_publishes_in_order_then_deletes(store):
     async def two() -> None:
-        emit(Event("quantities_change", "a1", {"n": 1}))
-        emit(Event("quantities_change", "a1", {"n": 2}))
+        emit(status(1))
+        emit(status(2))
 
     await run_unit(store, two)
     published: list[tuple[dict, str]] = []
 
-    async def down(event: Event, msg_id: str) -> None:
+    async def down(event: OutboxEntry, msg_id: str) -> None:
         raise ConnectionError("the broker is away")
 
     with pytest.raises(ConnectionError):
         await OutboxRelay(store, down).relay_once()
     assert len(await entries(store)) == 2  # nothing lost while the broker is away
 
-    async def up(event: Event, msg_id: str) -> None:
+    async def up(event: OutboxEntry, msg_id: str) -> None:
         published.append((event.fields, msg_id))
 
     assert await OutboxRelay(store, up).relay_once() == 2
-    assert [fields for fields, _ in published] == [{"n": 1}, {"n": 2}]
+    assert [fields for fields, _ in published] == [status(1).wire(), status(2).wire()]
     assert len({msg_id for _, msg_id in published}) == 2
     assert await entries(store) == []
