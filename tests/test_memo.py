@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from store.changes import account_with_plan
 
-from svc.models import requests as m
 from svc.handlers import HANDLERS
 from svc.jsonio import dumps, loads
+from svc.models import requests as m
 from svc.store import DocChange, Repository
 from svc.store.readset import recording_reads
 from svc.store.sqlite import SQLiteStore

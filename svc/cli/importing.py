@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..jsonio import dumps
+from ..models.replies import ReconcileReply
 from .inputs import fail
 
 if TYPE_CHECKING:
@@ -41,10 +42,11 @@ def import_cluster(
     if settings.couch_url is None:
         fail("SVC_COUCH_URL: required (the cluster's CouchDB, http://user:pass@host:5984)")
     report = asyncio.run(_run(settings, restart, concurrency, page_size))
-    changes = [change.as_json() for change in report.changes]
+    changes = ReconcileReply(changed=bool(report.changes),
+                             changes=report.changes[:CHANGES_LISTED],
+                             changes_total=len(report.changes))
     typer.echo(dumps({"Accounts": report.accounts, "Documents": report.documents,
-                      "Changed": bool(changes), "Changes-Total": len(changes),
-                      "Changes": changes[:CHANGES_LISTED]}, indent=True).decode())
+                      **changes.wire()}, indent=True).decode())
 
 
 async def _run(settings: Settings, restart: bool, concurrency: int, page_size: int

@@ -56,10 +56,6 @@ class QuantityChange:
     previous: int
     current: int
 
-    def as_json(self) -> Doc:
-        return {"account_id": self.account_id, "scope": self.scope, "category": self.category,
-                "item": self.item, "previous": self.previous, "current": self.current}
-
 
 @dataclass(frozen=True)
 class AppliedChange:

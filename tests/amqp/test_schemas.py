@@ -15,15 +15,16 @@ from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
 from svc.amqp.kazoo_notices import doc_change
-from svc.models.requests import REQUESTS
 from svc.amqp.publisher import Publisher
 from svc.amqp.rpc import answer
 from svc.amqp.schemas import drift, generate, write
 from svc.bookkeepers.abc import Answer, BookkeeperAdapter
 from svc.cli.schemas import register
-from svc.handlers import HANDLERS, delivery_retry_handler, sync_handler
+from svc.handlers import HANDLERS, Handler, delivery_retry_handler, sync_handler
 from svc.ingest.notices import Poison, document_change, read_notice
 from svc.jsonio import dumps
+from svc.models.replies import REPLIES, ReplyFields
+from svc.models.requests import REQUESTS
 from svc.outbox import OutboxRelay
 from svc.store import Repository
 from svc.sync.loop import SyncLoop
@@ -238,6 +239,16 @@ async def apply(repo: Repository, notice: dict[str, Any]) -> None:
     await repo.apply_doc_change(document_change(read_notice(notice), ()))
 
 
+def answers_with_its_model(name: str, handler: Handler) -> Handler:
+    """The handler, checked to build the reply model its request answers with."""
+    async def checked(repo: Repository, request: Any) -> ReplyFields:
+        reply = await handler(repo, request)
+        assert type(reply) is REPLIES[name], f"{name} answered with {type(reply).__name__}"
+        return reply
+
+    return checked
+
+
 async def test_replies_and_events_match_their_schemas(repo):
     exchange = Capture()
     publisher = Publisher(None, {"services": exchange}, "services@test")  # type: ignore[arg-type]
@@ -246,8 +257,9 @@ async def test_replies_and_events_match_their_schemas(repo):
     sync = SyncLoop(repo, lambda _: bookkeeper, owner="test",
                     batch=10, lease_s=60, retry_base_s=1, retry_max_s=10,
                     delinquent_recheck_s=3600)
-    handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(sync.sync_now),
-                ("sync", "delivery_retry_req"): delivery_retry_handler(sync.sync_now)}
+    handlers = {request: answers_with_its_model(request[1], handler) for request, handler in {
+        **HANDLERS, ("sync", "sync_req"): sync_handler(sync.sync_now),
+        ("sync", "delivery_retry_req"): delivery_retry_handler(sync.sync_now)}.items()}
     for account_id, tree in ((MASTER, []), (ACCOUNT, [MASTER])):
         doc = {"_id": account_id, "pvt_type": "account", "pvt_tree": tree, "name": "a"}
         await apply(repo, doc_change(doc, account_id)[1])
