@@ -87,7 +87,9 @@ def openapi() -> dict[str, Any]:
             "parameters": _parameters(route),
             "responses": {
                 "200": {"description": "success",
-                        "content": {JSON: {"schema": schema[(route.operation_id, "answer")]}}},
+                        "content": {JSON: {"schema": schema[(route.operation_id, "answer")]}},
+                        **({"links": {link.name: link.as_openapi() for link in route.links}}
+                           if route.links else {})},
                 **{str(status): {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
                    for status in _errors(route)}}}
         if route.body_model is not None:

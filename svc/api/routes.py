@@ -78,6 +78,20 @@ def _camel(name: str) -> str:
     return "".join(part.title() for part in name.removesuffix("_req").split("_"))
 
 
+@dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: what a caller (and schemathesis' stateful phase) can do next with
+    this answer; the account is carried over."""
+
+    name: str
+    operation_id: str  # the next route's
+    parameters: dict[str, str]  # "path.plan_id" -> a runtime expression
+
+    def as_openapi(self) -> Doc:
+        return {"operationId": self.operation_id, "parameters": {
+            "path.account_id": "$request.path.account_id", **self.parameters}}
+
+
 @dataclass
 class Route:
     method: str
@@ -88,6 +102,7 @@ class Route:
     body: tuple[str, ...] | None = None  # the model fields a JSON body may set; None: no body
     query: tuple[str, ...] = ()  # the model fields the query string may set
     statuses: tuple[int, ...] = ()  # error statuses beyond those of every route (openapi)
+    links: tuple[Link, ...] = ()
     # derived from the request model:
     model: type[Envelope] = field(init=False)
     body_model: type[BaseModel] | None = field(init=False)
@@ -146,7 +161,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/services/summary", ("summary", "summary_req"), _SUMMARY,
           "The Summary (the same as GET /services)"),
     Route("GET", "/services/available", ("plans", "available_plans_req"),
-          page_of("plans", AvailablePlan), "The plans of the account's reseller"),
+          page_of("plans", AvailablePlan), "The plans of the account's reseller",
+          links=(Link("AssignTheFirst", "post_services_plan_id",
+                      {"path.plan_id": "$response.body#/data/0/id"}),)),
     Route("GET", "/services/overrides", ("summary", "summary_req"),
           Data(Success[Overrides], _overrides), "The account's global overrides"),
     Route("POST", "/services/overrides", ("overrides", "overrides_set_req"), _SUMMARY,
@@ -158,21 +175,31 @@ ROUTES: tuple[Route, ...] = (
           "Quote the account as it is, or with other plans, overrides or quantity changes; "
           "changes nothing", body=("plans", "overrides", "changes")),
     Route("POST", "/services/sync", ("sync", "sync_req"), whole(SyncReply),
-          "Sync the account with its bookkeepers now", body=()),
+          "Sync the account with its bookkeepers now", body=(),
+          links=(Link("ItsDeliveries", "get_services_deliveries", {}),)),
     Route("GET", "/services/deliveries", ("sync", "deliveries_req"),
           page_of("deliveries", Delivery),
           "Every invoice delivery of the account to its bookkeepers, newest first",
-          query=("page_size", "start_key")),
+          query=("page_size", "start_key"),
+          links=(Link("RetryTheNewest", "post_services_deliveries_delivery_id_retry",
+                      {"path.delivery_id": "$response.body#/data/0/id"}),
+                 Link("NextPage", "get_services_deliveries",
+                      {"query.start_key": "$response.body#/next_start_key"}))),
     Route("POST", "/services/deliveries/{delivery_id}/retry", ("sync", "delivery_retry_req"),
           the("delivery", Delivery),
           "Re-send a failed delivery with its idempotency key (by syncing the account now)",
           body=()),
     Route("GET", "/services/audit", ("audit", "audit_req"), page_of("entries", AuditEntry),
           "The account's audit trail, newest first: who changed what, when and why",
-          query=("since", "until", "page_size", "start_key")),
+          query=("since", "until", "page_size", "start_key"),
+          links=(Link("NextPage", "get_services_audit",
+                      {"query.start_key": "$response.body#/next_start_key"}),)),
     Route("POST", "/services/{plan_id}", ("assign", "assign_plan_req"), whole(PlanChangeReply),
           "Assign a plan of the account's reseller; with dry_run, quote the change instead",
-          body=("overrides", "merge"), query=("dry_run",), statuses=(403,)),
+          body=("overrides", "merge"), query=("dry_run",), statuses=(403,),
+          links=(Link("RemoveIt", "delete_services_plan_id",
+                      {"path.plan_id": "$request.path.plan_id"}),
+                 Link("TheAuditEntry", "get_services_audit", {}))),
     Route("DELETE", "/services/{plan_id}", ("assign", "remove_plan_req"),
           whole(PlanChangeReply),
           "Remove a plan from the account; with dry_run, quote the change instead",
@@ -180,7 +207,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/reseller", ("reseller", "reseller_get_req"), whole(ResellerReply),
           "The account's reseller, and whether it is one"),
     Route("PUT", "/reseller", ("reseller", "reseller_promote_req"), whole(ResellerReply),
-          "Promote the account to reseller", body=(), statuses=(403,)),
+          "Promote the account to reseller", body=(), statuses=(403,),
+          links=(Link("DemoteIt", "delete_reseller", {}),)),
     Route("DELETE", "/reseller", ("reseller", "reseller_demote_req"), whole(ResellerReply),
           "Demote the account from reseller", body=(), statuses=(403,)),
 )

@@ -86,3 +86,19 @@ async def test_served_as_committed(api):
     async with api.session.get(api.base + "/openapi.json") as response:
         assert response.status == 200
         assert await response.read() == COMMITTED.read_bytes() == render(openapi())
+
+
+def test_every_link_names_an_operation_and_its_parameters():
+    document = openapi()
+    operations = {op["operationId"]: op for path in document["paths"].values()
+                  for op in path.values() if "operationId" in op}
+    parameters = document["components"]["parameters"]
+    links = [link for op in operations.values()
+             for link in op["responses"]["200"].get("links", {}).values()]
+    assert len(links) >= 8
+    for link in links:
+        target = operations[link["operationId"]]
+        accepted = {f"{p['in']}.{p['name']}" for p in (
+            parameters[ref["$ref"].rsplit("/", 1)[1]] if "$ref" in ref else ref
+            for ref in target["parameters"])}
+        assert set(link["parameters"]) <= accepted, (link, accepted)

@@ -1,6 +1,8 @@
 """Schemathesis against the committed OpenAPI document and a running service (SPEC §15): the
-documented operations, fed generated valid and invalid input, never answer 5xx, and answer
-only what the document says. Bounded: a fixed seed, a few examples per operation, and a time limit.
+documented operations, fed generated valid and invalid input and chained along the document's
+links (the stateful phase: assign an available plan then remove it, sync then list and retry
+the deliveries, page the audit trail), never answer 5xx, and answer only what the document
+says. Bounded: a fixed seed, a few examples per operation, and a time limit.
 
 The account is fixed to a real one (client A, with reseller A's token), so the generated
 requests reach the handlers rather than stopping at 404; the token matrix covers the rest.
@@ -9,6 +11,7 @@ requests reach the handlers rather than stopping at 404; the token matrix covers
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -39,7 +42,7 @@ async def test_schemathesis_finds_no_server_error(service, accounts, tmp_path):
         "--url", f"http://127.0.0.1:{service.probes.port}",
         "--header", f"X-Auth-Token: {secret('reseller_a')}",
         "--checks", CHECKS, "--max-examples", "50", "--seed", "20150",
-        "--phases", "examples,coverage,fuzzing",  # not --max-time: fuzzing would repeat
+        "--phases", "examples,coverage,fuzzing,stateful",  # not --max-time: fuzzing would repeat
         "--workers", "1", "--request-timeout", "20",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path)
     try:
@@ -50,4 +53,6 @@ async def test_schemathesis_finds_no_server_error(service, accounts, tmp_path):
     report = out.decode(errors="replace")
     assert process.returncode == 0, report[-6000:]
     assert "passed" in report.lower(), report[-2000:]
+    links = re.search(r"API Links:\s+(\d+) covered / (\d+) selected", report)
+    assert links and int(links[1]) == int(links[2]) > 0, report[-3000:]  # stateful ran them
     shutil.rmtree(tmp_path / "schemathesis-report", ignore_errors=True)
