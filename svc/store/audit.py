@@ -55,8 +55,12 @@ _actor: ContextVar[Actor | None] = ContextVar("svc_audit_actor", default=None)
 _pending: ContextVar[list[Change] | None] = ContextVar("svc_audit_pending", default=None)
 
 
+def current_actor() -> Actor | None:
+    return _actor.get()
+
+
 @contextlib.contextmanager
-def acting(actor: Actor) -> Iterator[None]:
+def acting(actor: Actor | None) -> Iterator[None]:
     """The changes made inside are ``actor``'s."""
     token = _actor.set(actor)
     try:

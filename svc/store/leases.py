@@ -6,13 +6,17 @@ first checks that the account's lease still holds that token and has not expired
 unit as the write, so a replica that lost its lease (paused, partitioned, slow) can no longer
 change anything. Leases are renewed while a sync runs; a claim is refused while any unexpired
 lease exists, the claimant's own included.
+
+Delivery records and releases are group-committed: those asked for while a unit is being
+written go together in the next one, each fenced by its own claim's token, so the syncs in
+flight share one transaction instead of taking the store's single writer in turn.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +25,7 @@ from .abc import DocumentStore, VersionConflict, Versioned
 from .audit import Change, note
 from .outbox import emit
 from .records import Doc, new_services, with_due_time
-from .units import Conflict, run_unit
+from .units import Conflict, GroupCommit, run_unit
 
 
 class LeaseLost(Conflict):
@@ -43,12 +47,33 @@ def _lease_of(doc: Doc) -> dict[str, Any]:
     return doc.get("lease") or {}
 
 
+@dataclass(frozen=True)
+class _Release:
+    synced: bool
+    updates: Doc | None
+    next_attempt_at: float | None
+    recheck_at: float | None
+
+
+@dataclass(frozen=True)
+class _Fenced:
+    """What one write under ``claim`` makes: a delivery record (its key and document) or the
+    release, with the event and audit entry that go with it."""
+
+    claim: DirtyAccountClaim
+    delivery: tuple[str, Doc] | None = None
+    release: _Release | None = None
+    event: Event | None = None
+    audited: Change | None = None
+
+
 class SyncLeases:
     def __init__(self, store: DocumentStore, *, sync_buffer_s: float = 0,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.sync_buffer_s = sync_buffer_s
         self.clock = clock
+        self._writes = GroupCommit(store, self._write_all)
 
     def _leased(self, found: Versioned, owner: str, lease_s: float) -> Versioned:
         lease = {"owner": owner, "token": uuid.uuid4().hex, "until": self.clock() + lease_s}
@@ -88,13 +113,15 @@ class SyncLeases:
 
         return await run_unit(self.store, work)
 
+    def _holds(self, claim: DirtyAccountClaim, found: Versioned) -> bool:
+        lease = _lease_of(found.doc)
+        return lease.get("token") == claim.token and lease.get("until", 0) > self.clock()
+
     async def _fenced(self, claim: DirtyAccountClaim) -> Versioned:
         """The services document, if the claim's lease still holds; else ``LeaseLost``."""
         found = await self.store.get("services", claim.account_id)
-        lease = _lease_of(found.doc) if found else {}
-        if lease.get("token") != claim.token or lease.get("until", 0) <= self.clock():
+        if found is None or not self._holds(claim, found):
             raise LeaseLost(f"the lease on {claim.account_id} was lost")
-        assert found is not None
         return found
 
     async def renew(self, claim: DirtyAccountClaim, lease_s: float) -> bool:
@@ -120,23 +147,10 @@ class SyncLeases:
         during the sync (then it falls due again at ``recheck_at``, if given); otherwise it
         stays dirty and falls due after ``next_attempt_at``. False (nothing written, no
         ``event``, nothing ``audited``) when the lease was lost."""
-        async def work() -> None:
-            found = await self._fenced(claim)
-            doc = {**found.doc, **(updates or {}), "lease": None,
-                   "next_attempt_at": next_attempt_at}
-            unchanged = found.doc.get("change_count") == claim.services.get("change_count")
-            if synced and unchanged:
-                doc.update(dirty=False, due_at=recheck_at)
-            else:
-                doc = with_due_time({**doc, "dirty": True}, self.sync_buffer_s)
-            await self.store.put("services", claim.account_id, doc, found.version)
-            if event is not None:
-                emit(event)
-            if audited is not None:
-                note(audited)
-
         try:
-            await run_unit(self.store, work)
+            await self._writes.submit(_Fenced(
+                claim, release=_Release(synced, updates, next_attempt_at, recheck_at),
+                event=event, audited=audited))
         except LeaseLost:
             return False
         return True
@@ -153,18 +167,48 @@ class SyncLeases:
         """Write the delivery record under the claim's lease (``LeaseLost`` otherwise):
         before the call (state ``sending``), and with the bookkeeper's answer, its
         ``bookkeeper_sync`` event and its audit entry."""
-        key = delivery_key(claim.account_id, bookkeeper_key, snapshot_seq)
-
-        async def work() -> None:
-            await self._fenced(claim)
-            found = await self.store.get("deliveries", key)
-            await self.store.put("deliveries", key, {
+        await self._writes.submit(_Fenced(
+            claim, delivery=(delivery_key(claim.account_id, bookkeeper_key, snapshot_seq), {
                 "account_id": claim.account_id, "bookkeeper_key": bookkeeper_key,
-                "snapshot_seq": snapshot_seq, "updated_at": self.clock(), **record},
-                found.version if found else 0)
-            if event is not None:
-                emit(event)
-            if audited is not None:
-                note(audited)
+                "snapshot_seq": snapshot_seq, "updated_at": self.clock(), **record}),
+            event=event, audited=audited))
 
-        await run_unit(self.store, work)
+    def _released(self, claim: DirtyAccountClaim, found: Versioned, release: _Release) -> Doc:
+        doc = {**found.doc, **(release.updates or {}), "lease": None,
+               "next_attempt_at": release.next_attempt_at}
+        unchanged = found.doc.get("change_count") == claim.services.get("change_count")
+        if release.synced and unchanged:
+            doc.update(dirty=False, due_at=release.recheck_at)
+            return doc
+        return with_due_time({**doc, "dirty": True}, self.sync_buffer_s)
+
+    async def _write_all(self, writes: Sequence[_Fenced]) -> list[Exception | None]:
+        """One unit for the writes of many claims: each is made only if its own lease holds
+        (else it is refused with ``LeaseLost`` and leaves no trace); a write sees those made
+        before it in the unit, as if each had had a unit of its own."""
+        services = await self.store.get_many("services", [w.claim.account_id for w in writes])
+        deliveries = await self.store.get_many(
+            "deliveries", [w.delivery[0] for w in writes if w.delivery is not None])
+        refused: list[Exception | None] = []
+        for write in writes:
+            account_id = write.claim.account_id
+            found = services.get(account_id)
+            if found is None or not self._holds(write.claim, found):
+                refused.append(LeaseLost(f"the lease on {account_id} was lost"))
+                continue
+            if write.delivery is not None:
+                key, record = write.delivery
+                prior = deliveries.get(key)
+                version = await self.store.put("deliveries", key, record,
+                                               prior.version if prior else 0)
+                deliveries[key] = Versioned(key, version, record)
+            if write.release is not None:
+                doc = self._released(write.claim, found, write.release)
+                version = await self.store.put("services", account_id, doc, found.version)
+                services[account_id] = Versioned(account_id, version, doc)
+            if write.event is not None:
+                emit(write.event)
+            if write.audited is not None:
+                note(write.audited)
+            refused.append(None)
+        return refused

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ..bookkeepers.abc import BookkeeperAdapter
 from ..models.events import StatusChange
@@ -178,11 +177,8 @@ class SyncLoop:
 
     async def _dirty_resellers(self, outcomes: list[SyncOutcome]) -> None:
         """One write per reseller per batch (SPEC §12 "Dirty")."""
-        resellers: set[str] = set()
-        for outcome in outcomes:
-            account: dict[str, Any] | None = await self.repo.account(outcome.account_id)
-            reseller = account.get("reseller_id") if account else None
-            if reseller and reseller != outcome.account_id:
-                resellers.add(reseller)
+        accounts = await self.repo.store.get_many("accounts", [o.account_id for o in outcomes])
+        resellers = {reseller for account_id, found in accounts.items()
+                     if (reseller := found.doc.get("reseller_id")) and reseller != account_id}
         for reseller in sorted(resellers):
             await self.repo.touch(reseller)

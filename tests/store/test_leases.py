@@ -1,12 +1,18 @@
 """Sync leases and delivery records, on both adapters (SPEC §14): one claim at a time per
-account, fenced writes, renewal, and a release that cleans only an unchanged account."""
+account, fenced writes, renewal, a release that cleans only an unchanged account, and the
+writes of many claims group-committed, each still fenced by its own token."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 import pytest
 from changes import change, device, tree
 
+from svc.models.events import StatusChange
 from svc.store import Conflict
+from svc.store.audit import Actor, Change, acting, entries
 from svc.store.leases import LeaseLost, SyncLeases
 
 
@@ -78,3 +84,75 @@ async def test_a_failed_sync_stays_dirty_until_its_next_attempt(repo, leases, cl
     assert "a" not in [c.account_id for c in await leases.claim_due("me", 10, lease_s=60)]
     clock.now += 31
     assert [c.account_id for c in await leases.claim_due("me", 10, lease_s=60)] == ["a"]
+
+
+def counted_units(store, monkeypatch) -> list[None]:
+    """One item per transaction the store begins from now on."""
+    begun: list[None] = []
+    transaction = store.transaction
+
+    @contextlib.asynccontextmanager
+    async def counted():
+        begun.append(None)
+        async with transaction():
+            yield
+
+    monkeypatch.setattr(store, "transaction", counted)
+    return begun
+
+
+async def delivery_entries(store, account_id: str) -> list[dict]:
+    return [e for e in await entries(store, account_id) if e["action"] == "delivery"]
+
+
+async def test_writes_asked_for_together_share_one_unit_each_fenced_by_its_own_token(
+        repo, leases, store, monkeypatch):
+    await tree(repo, ("m", [], False), ("a", ["m"], False), ("b", ["m"], False))
+    await repo.apply_doc_change(change("a", device("d1"), 1))
+    await repo.apply_doc_change(change("b", device("d2"), 1))
+    first = {c.account_id: c for c in await leases.claim_due("replica-1", 10, lease_s=60)}
+    assert await leases.release(first["a"], synced=False)
+    fresh = await leases.claim_account("a", "replica-2", lease_s=60)
+    units = counted_units(store, monkeypatch)
+    answers = await asyncio.gather(
+        leases.release(first["a"], synced=True, event=StatusChange(
+            account_id="a", previous_status="good_standing", status="delinquent"),
+            audited=Change("a", "status_changed", None, {"status": "delinquent"})),
+        leases.record_delivery(fresh, "bk", 1, {"state": "sending"},
+                               audited=Change("a", "delivery", None, {"state": "sending"})),
+        leases.release(first["b"], synced=True, event=StatusChange(
+            account_id="b", previous_status="good_standing", status="delinquent")),
+        leases.record_delivery(first["a"], "bk", 2, {"state": "sending"}),
+        return_exceptions=True)
+    assert len(units) == 1
+    assert answers[:3] == [False, None, True] and isinstance(answers[3], LeaseLost)
+    # the stale claim's writes left no trace: no record, no event, no entry, a's lease intact
+    assert await leases.delivery(fresh, "bk", 2) is None
+    assert (await leases.delivery(fresh, "bk", 1))["state"] == "sending"
+    events = [(e.doc["name"], e.doc["account_id"]) async for e in store.scan("outbox")]
+    assert [e for e in events if e[0] == "status_change"] == [("status_change", "b")]
+    assert [e["action"] for e in await entries(store, "a")
+            if e["action"] != "quantities_daily"] == ["delivery"]
+    assert (await repo.services("a"))["lease"]["token"] == fresh.token
+    assert (await repo.services("b"))["dirty"] is False
+
+
+async def test_writes_of_different_callers_keep_each_its_own_in_the_audit_trail(
+        repo, leases, store):
+    await tree(repo, ("m", [], False), ("a", ["m"], False), ("b", ["m"], False))
+    await repo.apply_doc_change(change("a", device("d1"), 1))
+    await repo.apply_doc_change(change("b", device("d2"), 1))
+    claims = {c.account_id: c for c in await leases.claim_due("replica-1", 10, lease_s=60)}
+
+    async def record(actor: Actor, account_id: str) -> None:
+        with acting(actor):
+            await leases.record_delivery(claims[account_id], "bk", 1, {"state": "sending"},
+                                         audited=Change(account_id, "delivery", None, {}))
+
+    await asyncio.gather(record(Actor("sync", "replica-1"), "a"),
+                         record(Actor("token", "ops", "a retry"), "b"))
+    [by_sync] = await delivery_entries(store, "a")
+    [by_token] = await delivery_entries(store, "b")
+    assert (by_sync["who"], by_sync["reason"]) == ({"kind": "sync", "name": "replica-1"}, None)
+    assert (by_token["who"], by_token["reason"]) == ({"kind": "token", "name": "ops"},
+                                                     "a retry")
