@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from conftest import Api, add_devices
+from http_api import Api, add_devices
 from waiting import eventually
 from webhook import received, set_mode
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import PLAN, add_devices, secret
+from http_api import PLAN, add_devices, secret
 from waiting import eventually
 
 from svc.api import HttpApi

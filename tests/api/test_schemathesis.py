@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import secret
+from http_api import secret
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "http_schemas" / "openapi.json"
 CLI = Path(sys.executable).with_name("schemathesis")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import secret
+from http_api import secret
 from waiting import eventually
 
 from svc.amqp.kazoo_notices import doc_change, publish

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import TOKEN_ACCOUNTS, secret
+from http_api import TOKEN_ACCOUNTS, secret
 
 from svc.api.routes import ROUTES
 from svc.settings import Settings, SettingsError, load_settings
