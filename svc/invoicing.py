@@ -52,21 +52,33 @@ async def current_state(repo: Repository, services: Doc) -> State:
                  load_overrides(services.get("overrides") or {}), stored_quantities(services))
 
 
-def billed_state(services: Doc, source: str) -> State:
-    """What the last successful sync billed (empty before the first one); ``source`` is the
-    identity of the store it was read from."""
-    billed = services.get("billed")
-    if not billed:
-        return State(())
+def snapshot_of(state: State) -> Doc:
+    """A state as stored: plans with their docs, so that it rates the same later."""
+    q = state.quantities
+    return {"plans": [{"id": p.id, "vendor_id": p.vendor_id, "version": p.version,
+                       "doc": p.doc, "overrides": p.overrides} for p in state.plans],
+            "overrides": state.overrides,
+            "quantities": {"account": q.account, "cascade": q.cascade, "manual": q.manual}}
+
+
+def state_of(snapshot: Doc, source: str) -> State:
+    """A stored snapshot as a state; ``source`` is the identity of the store it was read
+    from."""
     plans = tuple(AssignedPlan(p["id"], p["vendor_id"],
                                _loaded_plan(source, f"{p['vendor_id']}/{p['id']}", p["version"],
                                             p["doc"])
                                if p.get("version") is not None else load_plan(p["doc"]),
                                load_overrides(p["overrides"]), p.get("version"), source)
-                  for p in billed["plans"])
-    q = billed["quantities"]
-    return State(plans, load_overrides(billed["overrides"]),
+                  for p in snapshot["plans"])
+    q = snapshot["quantities"]
+    return State(plans, load_overrides(snapshot["overrides"]),
                  Quantities(q["account"], q["cascade"], q["manual"]))
+
+
+def billed_state(services: Doc, source: str) -> State:
+    """What the last successful sync billed (empty before the first one)."""
+    billed = services.get("billed")
+    return state_of(billed, source) if billed else State(())
 
 
 async def default_bookkeeper(repo: Repository, account: Doc) -> dict[str, str]:

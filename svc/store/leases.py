@@ -62,6 +62,7 @@ class _Fenced:
 
     claim: DirtyAccountClaim
     delivery: tuple[str, Doc] | None = None
+    billing: Doc | None = None  # the snapshot being billed, frozen with its first delivery
     release: _Release | None = None
     event: Event | None = None
     audited: Change | None = None
@@ -163,15 +164,17 @@ class SyncLeases:
 
     async def record_delivery(self, claim: DirtyAccountClaim, bookkeeper_key: str,
                               snapshot_seq: int, record: Doc, event: Event | None = None,
-                              audited: Change | None = None) -> None:
+                              audited: Change | None = None, billing: Doc | None = None
+                              ) -> None:
         """Write the delivery record under the claim's lease (``LeaseLost`` otherwise):
-        before the call (state ``sending``), and with the bookkeeper's answer, its
+        before the call (state ``sending``; the first of a snapshot with the ``billing`` it
+        freezes on the services document), and with the bookkeeper's answer, its
         ``bookkeeper_sync`` event and its audit entry."""
         await self._writes.submit(_Fenced(
             claim, delivery=(delivery_key(claim.account_id, bookkeeper_key, snapshot_seq), {
                 "account_id": claim.account_id, "bookkeeper_key": bookkeeper_key,
                 "snapshot_seq": snapshot_seq, "updated_at": self.clock(), **record}),
-            event=event, audited=audited))
+            billing=billing, event=event, audited=audited))
 
     def _released(self, claim: DirtyAccountClaim, found: Versioned, release: _Release) -> Doc:
         doc = {**found.doc, **(release.updates or {}), "lease": None,
@@ -202,6 +205,10 @@ class SyncLeases:
                 version = await self.store.put("deliveries", key, record,
                                                prior.version if prior else 0)
                 deliveries[key] = Versioned(key, version, record)
+            if write.billing is not None:
+                doc = {**found.doc, "billing": write.billing}
+                version = await self.store.put("services", account_id, doc, found.version)
+                found = services[account_id] = Versioned(account_id, version, doc)
             if write.release is not None:
                 doc = self._released(write.claim, found, write.release)
                 version = await self.store.put("services", account_id, doc, found.version)

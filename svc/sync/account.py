@@ -6,6 +6,12 @@ call a delivery record is written under the claim's lease: the idempotency key c
 (account, bookkeeper, snapshot sequence, content), never from a claim, so whatever fails after
 the bookkeeper answered (this process, the lease, the event, the record) the retry, here or on
 another replica, carries the same key; an answered delivery is not sent again.
+
+Once the first of its invoices is sent, a snapshot is frozen (``billing`` on the services
+document, written with that first record): every retry bills the same state, so a bookkeeper
+that answered is not sent the same activation charges again under another content when the
+quantities move before the others answer, and one that failed gets the same content and key.
+What moved is billed by the next snapshot.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 from ..amqp.envelope import gregorian_now
 from ..bookkeepers.abc import Answer, BookkeeperAdapter, InvoiceDelivery
-from ..invoicing import billed_state, current_state, default_bookkeeper
+from ..invoicing import billed_state, current_state, default_bookkeeper, snapshot_of, state_of
 from ..jsonio import fingerprint
 from ..models.events import BookkeeperSync
 from ..rating import Bookkeeper, Invoice, Quantities, State
@@ -39,6 +45,7 @@ class SyncOutcome:
     results: list[Doc]
     updates: Doc  # what to store on the services document when the lease is released
     attempts: int  # how many times the failed content has been tried, for the back-off
+    caught_up: bool  # what was billed is the present state: nothing left for a next snapshot
 
 
 def bookkeeper_key(bookkeeper: Bookkeeper) -> str:
@@ -55,15 +62,6 @@ def has_changes(invoice: Invoice) -> bool:
     return bool(invoice.activation_charges) or any(item.changes for item in invoice.items)
 
 
-def snapshot(state: State) -> Doc:
-    """The state a successful sync billed; the next sync compares with it."""
-    q = state.quantities
-    return {"plans": [{"id": p.id, "vendor_id": p.vendor_id, "version": p.version,
-                       "doc": p.doc, "overrides": p.overrides} for p in state.plans],
-            "overrides": state.overrides,
-            "quantities": {"account": q.account, "cascade": q.cascade, "manual": q.manual}}
-
-
 async def sync_account(repo: Repository, leases: SyncLeases,
                        adapter_for: Callable[[Bookkeeper], BookkeeperAdapter],
                        claim: DirtyAccountClaim, node: str) -> SyncOutcome:
@@ -73,9 +71,15 @@ async def sync_account(repo: Repository, leases: SyncLeases,
     present = await current_state(repo, services)
     if account.get("deleted"):  # one final invoice: nothing is used any more
         present = State(present.plans, present.overrides, Quantities())
-    invoices = rate_quote(QuoteRequest(present, billed_state(services, repo.store.identity),
-                                       await default_bookkeeper(repo, account)))
     seq = services.get("billed_seq", 0) + 1  # the snapshot this sync would bill
+    billing, frozen = services.get("billing"), True
+    if billing is None or billing["seq"] != seq:  # none of this snapshot's invoices sent yet
+        billing, frozen = {"seq": seq, "state": snapshot_of(present),
+                           "bookkeeper": await default_bookkeeper(repo, account)}, False
+    source = repo.store.identity
+    invoices = rate_quote(QuoteRequest(
+        state_of(billing["state"], source) if frozen else present,
+        billed_state(services, source), billing["bookkeeper"]))
     results, answered, attempts = [], [], 0
     for invoice in invoices:
         if not has_changes(invoice):
@@ -94,7 +98,9 @@ async def sync_account(repo: Repository, leases: SyncLeases,
                       "invoice": body, "attempts": attempt, "node": node}
             await leases.record_delivery(claim, key, seq, {
                 **record, "state": "sending", "answer": None,
-                "results": prior.get("results", []) if same else []})
+                "results": prior.get("results", []) if same else []},
+                billing=None if frozen else billing)
+            frozen = True
             answer = await adapter_for(invoice.bookkeeper).deliver(InvoiceDelivery(
                 account_id, str(seq), record["idempotency_key"], invoice.bookkeeper, body))
             failed = answer.outcome == "failed"
@@ -129,6 +135,6 @@ async def sync_account(repo: Repository, leases: SyncLeases,
     updates: Doc = {"last_sync": {"timestamp": gregorian_now(), "results": results,
                                   "node": node, "sync_id": str(seq)}}
     if synced:
-        updates.update(billed=snapshot(present), billed_seq=seq, status=status)
+        updates.update(billed=billing["state"], billed_seq=seq, status=status, billing=None)
     return SyncOutcome(account_id, synced, services["status"], status, results, updates,
-                       attempts)
+                       attempts, caught_up=billing["state"] == snapshot_of(present))

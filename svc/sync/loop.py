@@ -162,7 +162,7 @@ class SyncLoop:
         status_changed = Change(outcome.account_id, "status_changed",
                                 {"status": outcome.previous_status}, {"status": outcome.status})
         released = await self.leases.release(
-            claim, synced=outcome.synced, updates=outcome.updates,
+            claim, synced=outcome.synced and outcome.caught_up, updates=outcome.updates,
             next_attempt_at=None if outcome.synced else now + backoff,
             recheck_at=now + self.delinquent_recheck_s if outcome.status == "delinquent"
             else None,

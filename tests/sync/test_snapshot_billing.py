@@ -1,0 +1,91 @@
+"""A snapshot, once its first invoice went out, is billed as it was (SPEC §14): with two
+bookkeepers, one answering and one down, a change of quantities before the retry must not
+send the answered one its activation charges again; the change is billed by the next
+snapshot, to both. Real SQLite store, real sync loop, bookkeepers that charge each
+idempotency key once, as Stripe does."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from svc.bookkeepers.abc import Answer, BookkeeperAdapter, InvoiceDelivery
+from svc.store import AccountFields, DocChange, Repository
+from svc.sync.loop import SyncLoop
+
+MASTER, ACCOUNT = "m" * 32, "a" * 32
+ACTIVATION = {"books_a": Decimal(5), "books_b": Decimal(7)}
+
+
+def plan(bookkeeper: str) -> dict[str, Any]:
+    return {"bookkeeper": {"id": bookkeeper, "type": "test"}, "plan": {"devices": {"_all": {
+        "rate": 1, "activation_charge": int(ACTIVATION[bookkeeper])}}}}
+
+
+class KeyedBooks(BookkeeperAdapter):
+    """Charges each idempotency key once; answers ``failed`` while down."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.charged: dict[str, dict[str, Any]] = {}
+        self.calls = 0
+
+    async def deliver(self, delivery: InvoiceDelivery) -> Answer:
+        self.calls += 1
+        if self.down:
+            return Answer("failed", "unreachable", "the bookkeeper is down")
+        self.charged.setdefault(delivery.idempotency_key, delivery.invoice)
+        return Answer("good_standing")
+
+    def activation_charged(self) -> Decimal:
+        return sum((Decimal(invoice["summary"]["today"]) for invoice in self.charged.values()),
+                   Decimal(0))
+
+    def devices_billed(self) -> int:
+        """The device quantity of the last invoice charged."""
+        *_, last = self.charged.values()
+        [item] = [i for i in last["items"] if i["category"] == "devices"]
+        return item["quantity"]
+
+
+async def devices(repo: Repository, count: int, rev: int) -> None:
+    await repo.apply_doc_changes([DocChange(ACCOUNT, f"d{n}", "device", rev,
+                                            counts={"devices": {"sip_device": 1}})
+                                  for n in range(count)])
+
+
+async def sync_until_clean(loop: SyncLoop, repo: Repository) -> None:
+    for _ in range(10):
+        await loop.sync_now(ACCOUNT)
+        if not (await repo.services(ACCOUNT))["dirty"]:
+            return
+    raise AssertionError("still dirty after 10 syncs")
+
+
+async def test_an_answered_bookkeeper_is_not_charged_twice_for_one_change(repo):
+    await repo.apply_doc_change(DocChange(MASTER, MASTER, "account", 1,
+                                          account=AccountFields((), False)))
+    await repo.apply_doc_change(DocChange(ACCOUNT, ACCOUNT, "account", 1,
+                                          account=AccountFields((MASTER,), False)))
+    books = {"books_a": KeyedBooks(), "books_b": KeyedBooks()}
+    for bookkeeper in books:
+        await repo.put_plan(MASTER, bookkeeper, plan(bookkeeper))
+        await repo.assign_plan(ACCOUNT, bookkeeper)
+    await devices(repo, 2, 1)
+    loop = SyncLoop(repo, lambda bookkeeper: books[bookkeeper.id], owner="test", batch=10,
+                    lease_s=60, retry_base_s=0.01, retry_max_s=0.01, delinquent_recheck_s=3600)
+
+    books["books_b"].down = True
+    first = await loop.sync_now(ACCOUNT)
+    assert [r["status"] for r in first.results] == ["completed", "failed"]
+    assert books["books_a"].activation_charged() == 2 * ACTIVATION["books_a"]
+
+    await devices(repo, 3, 1)  # a third device while books_b is down
+    books["books_b"].down = False
+    await sync_until_clean(loop, repo)
+
+    for name, book in books.items():  # every device's activation charged once, no more
+        assert book.activation_charged() == 3 * ACTIVATION[name], name
+        assert book.devices_billed() == 3, name
+    summary = await repo.services(ACCOUNT)
+    assert summary["billed"]["quantities"]["account"] == {"devices": {"sip_device": 3}}
