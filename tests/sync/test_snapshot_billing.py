@@ -27,6 +27,7 @@ class KeyedBooks(BookkeeperAdapter):
 
     def __init__(self) -> None:
         self.down = False
+        self.answer_lost = False  # charges, then the answer never arrives (a timeout)
         self.charged: dict[str, dict[str, Any]] = {}
         self.calls = 0
 
@@ -35,6 +36,8 @@ class KeyedBooks(BookkeeperAdapter):
         if self.down:
             return Answer("failed", "unreachable", "the bookkeeper is down")
         self.charged.setdefault(delivery.idempotency_key, delivery.invoice)
+        if self.answer_lost:
+            return Answer("failed", "timeout", "no answer in time")
         return Answer("good_standing")
 
     def activation_charged(self) -> Decimal:
@@ -62,18 +65,23 @@ async def sync_until_clean(loop: SyncLoop, repo: Repository) -> None:
     raise AssertionError("still dirty after 10 syncs")
 
 
-async def test_an_answered_bookkeeper_is_not_charged_twice_for_one_change(repo):
+async def billed_by(repo: Repository, books: dict[str, KeyedBooks]) -> SyncLoop:
+    """The account with 2 devices and a plan of each bookkeeper's."""
     await repo.apply_doc_change(DocChange(MASTER, MASTER, "account", 1,
                                           account=AccountFields((), False)))
     await repo.apply_doc_change(DocChange(ACCOUNT, ACCOUNT, "account", 1,
                                           account=AccountFields((MASTER,), False)))
-    books = {"books_a": KeyedBooks(), "books_b": KeyedBooks()}
     for bookkeeper in books:
         await repo.put_plan(MASTER, bookkeeper, plan(bookkeeper))
         await repo.assign_plan(ACCOUNT, bookkeeper)
     await devices(repo, 2, 1)
-    loop = SyncLoop(repo, lambda bookkeeper: books[bookkeeper.id], owner="test", batch=10,
+    return SyncLoop(repo, lambda bookkeeper: books[bookkeeper.id], owner="test", batch=10,
                     lease_s=60, retry_base_s=0.01, retry_max_s=0.01, delinquent_recheck_s=3600)
+
+
+async def test_an_answered_bookkeeper_is_not_charged_twice_for_one_change(repo):
+    books = {"books_a": KeyedBooks(), "books_b": KeyedBooks()}
+    loop = await billed_by(repo, books)
 
     books["books_b"].down = True
     first = await loop.sync_now(ACCOUNT)
@@ -89,3 +97,17 @@ async def test_an_answered_bookkeeper_is_not_charged_twice_for_one_change(repo):
         assert book.devices_billed() == 3, name
     summary = await repo.services(ACCOUNT)
     assert summary["billed"]["quantities"]["account"] == {"devices": {"sip_device": 3}}
+
+
+async def test_a_charge_whose_answer_was_lost_is_retried_with_its_key(repo):
+    """One bookkeeper that charged but timed out: the quantities move before the retry, which
+    still carries the first content and key, so the bookkeeper keeps one charge for it."""
+    books = {"books_a": KeyedBooks()}
+    loop = await billed_by(repo, books)
+    books["books_a"].answer_lost = True
+    assert [r["status"] for r in (await loop.sync_now(ACCOUNT)).results] == ["failed"]
+    await devices(repo, 3, 1)
+    books["books_a"].answer_lost = False
+    await sync_until_clean(loop, repo)
+    assert books["books_a"].activation_charged() == 3 * ACTIVATION["books_a"]
+    assert books["books_a"].devices_billed() == 3
