@@ -67,6 +67,9 @@ class SyncLoop:
         done: list[SyncOutcome] = []
         started = 0
         while stop is None or not stop.is_set():
+            if len(done) >= self.batch:  # under steady churn a tick may never end
+                finished, done[:] = list(done), []
+                await self._dirty_resellers([o for o in finished if o.results])
             free = self.concurrency - len(self._tasks)
             if self._tasks and free < self._claim_at_least:
                 # claims come in batches: one query per freed slot would cost more than the

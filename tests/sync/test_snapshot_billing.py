@@ -65,7 +65,8 @@ async def sync_until_clean(loop: SyncLoop, repo: Repository) -> None:
     raise AssertionError("still dirty after 10 syncs")
 
 
-async def billed_by(repo: Repository, books: dict[str, KeyedBooks]) -> SyncLoop:
+async def billed_by(repo: Repository, books: dict[str, BookkeeperAdapter],
+                    **options: Any) -> SyncLoop:
     """The account with 2 devices and a plan of each bookkeeper's."""
     await repo.apply_doc_change(DocChange(MASTER, MASTER, "account", 1,
                                           account=AccountFields((), False)))
@@ -75,12 +76,13 @@ async def billed_by(repo: Repository, books: dict[str, KeyedBooks]) -> SyncLoop:
         await repo.put_plan(MASTER, bookkeeper, plan(bookkeeper))
         await repo.assign_plan(ACCOUNT, bookkeeper)
     await devices(repo, 2, 1)
-    return SyncLoop(repo, lambda bookkeeper: books[bookkeeper.id], owner="test", batch=10,
-                    lease_s=60, retry_base_s=0.01, retry_max_s=0.01, delinquent_recheck_s=3600)
+    return SyncLoop(repo, lambda bookkeeper: books[bookkeeper.id], owner="test", **{
+        "batch": 10, "lease_s": 60, "retry_base_s": 0.01, "retry_max_s": 0.01,
+        "delinquent_recheck_s": 3600, **options})
 
 
 async def test_an_answered_bookkeeper_is_not_charged_twice_for_one_change(repo):
-    books = {"books_a": KeyedBooks(), "books_b": KeyedBooks()}
+    books: dict[str, Any] = {"books_a": KeyedBooks(), "books_b": KeyedBooks()}
     loop = await billed_by(repo, books)
 
     books["books_b"].down = True
@@ -102,7 +104,7 @@ async def test_an_answered_bookkeeper_is_not_charged_twice_for_one_change(repo):
 async def test_a_charge_whose_answer_was_lost_is_retried_with_its_key(repo):
     """One bookkeeper that charged but timed out: the quantities move before the retry, which
     still carries the first content and key, so the bookkeeper keeps one charge for it."""
-    books = {"books_a": KeyedBooks()}
+    books: dict[str, Any] = {"books_a": KeyedBooks()}
     loop = await billed_by(repo, books)
     books["books_a"].answer_lost = True
     assert [r["status"] for r in (await loop.sync_now(ACCOUNT)).results] == ["failed"]
@@ -111,3 +113,38 @@ async def test_a_charge_whose_answer_was_lost_is_retried_with_its_key(repo):
     await sync_until_clean(loop, repo)
     assert books["books_a"].activation_charged() == 3 * ACTIVATION["books_a"]
     assert books["books_a"].devices_billed() == 3
+
+
+class WatchingTheReseller(KeyedBooks):
+    """Notes, at each delivery, whether the reseller was dirtied since the tick began."""
+
+    def __init__(self, repo: Repository) -> None:
+        super().__init__()
+        self.repo = repo
+        self.before = 0
+        self.touched: list[bool] = []
+
+    async def deliver(self, delivery: InvoiceDelivery) -> Answer:
+        services = await self.repo.services(MASTER) or {}
+        self.touched.append(services.get("change_count", 0) > self.before)
+        return await super().deliver(delivery)
+
+
+async def test_resellers_are_dirtied_batch_by_batch_within_a_tick(repo):
+    """SPEC §8: a reseller is dirtied after its customers synced, once per batch, not only
+    when the tick runs out of due accounts, which steady churn can postpone for ever."""
+    books = WatchingTheReseller(repo)
+    loop = await billed_by(repo, {"books_a": books}, batch=1, concurrency=1)
+    customers = [f"{n}" * 32 for n in range(3)]
+    for customer in customers:
+        await repo.apply_doc_change(DocChange(customer, customer, "account", 1,
+                                              account=AccountFields((MASTER,), False)))
+        await repo.assign_plan(customer, "books_a")
+        await repo.apply_doc_change(DocChange(customer, "d", "device", 1,
+                                              counts={"devices": {"sip_device": 1}}))
+    await repo.set_overrides(MASTER, {})  # the reseller's own sync has nothing to send
+    await loop.sync_now(MASTER)
+    books.before = (await repo.services(MASTER))["change_count"]
+    await loop.tick()
+    assert len(books.touched) == 4  # the account and the three customers, one at a time
+    assert books.touched[1:] == [True, True, True]  # dirtied after the first, in the tick
