@@ -72,14 +72,16 @@ async def sync_account(repo: Repository, leases: SyncLeases,
     if account.get("deleted"):  # one final invoice: nothing is used any more
         present = State(present.plans, present.overrides, Quantities())
     seq = services.get("billed_seq", 0) + 1  # the snapshot this sync would bill
+    present_snapshot = snapshot_of(present)
     billing, frozen = services.get("billing"), True
     if billing is None or billing["seq"] != seq:  # none of this snapshot's invoices sent yet
-        billing, frozen = {"seq": seq, "state": snapshot_of(present),
+        billing, frozen = {"seq": seq, "state": present_snapshot,
                            "bookkeeper": await default_bookkeeper(repo, account)}, False
     source = repo.store.identity
     invoices = rate_quote(QuoteRequest(
         state_of(billing["state"], source) if frozen else present,
         billed_state(services, source), billing["bookkeeper"]))
+    billing_stored = frozen
     results, answered, attempts = [], [], 0
     for invoice in invoices:
         if not has_changes(invoice):
@@ -99,8 +101,8 @@ async def sync_account(repo: Repository, leases: SyncLeases,
             await leases.record_delivery(claim, key, seq, {
                 **record, "state": "sending", "answer": None,
                 "results": prior.get("results", []) if same else []},
-                billing=None if frozen else billing)
-            frozen = True
+                billing=None if billing_stored else billing)
+            billing_stored = True
             answer = await adapter_for(invoice.bookkeeper).deliver(InvoiceDelivery(
                 account_id, str(seq), record["idempotency_key"], invoice.bookkeeper, body))
             failed = answer.outcome == "failed"
@@ -137,4 +139,4 @@ async def sync_account(repo: Repository, leases: SyncLeases,
     if synced:
         updates.update(billed=billing["state"], billed_seq=seq, status=status, billing=None)
     return SyncOutcome(account_id, synced, services["status"], status, results, updates,
-                       attempts, caught_up=billing["state"] == snapshot_of(present))
+                       attempts, caught_up=billing["state"] == present_snapshot)
