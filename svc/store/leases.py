@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,12 +85,15 @@ class SyncLeases:
     def _claim(leased: Versioned) -> DirtyAccountClaim:
         return DirtyAccountClaim(leased.key, _lease_of(leased.doc)["token"], leased.doc)
 
-    async def claim_due(self, owner: str, limit: int, lease_s: float
-                        ) -> list[DirtyAccountClaim]:
+    async def claim_due(self, owner: str, limit: int, lease_s: float,
+                        skip: Collection[str] = ()) -> list[DirtyAccountClaim]:
         """Lease up to ``limit`` due accounts: a leased account is not due again until its
-        lease expires, so replicas never sync one account at once."""
+        lease expires, so replicas never sync one account at once. ``skip``: the accounts
+        the claimant still has in flight, which a lapsed lease must not hand it twice."""
         claims = []
-        for found in await self.store.find_due("services", self.clock(), limit):
+        for found in await self.store.find_due("services", self.clock(), limit + len(skip)):
+            if found.key in skip or len(claims) == limit:
+                continue
             leased = self._leased(found, owner, lease_s)
             try:
                 await self.store.put("services", found.key, leased.doc, found.version)
@@ -113,6 +116,23 @@ class SyncLeases:
             return self._claim(leased)
 
         return await run_unit(self.store, work)
+
+    async def release_lapsed(self, claim: DirtyAccountClaim, next_attempt_at: float) -> None:
+        """After ``LeaseLost``: unless another claim holds the account now, it stays dirty and
+        falls due at ``next_attempt_at``, not at once: what was sent under the lost lease but
+        not recorded would otherwise be sent again without pause."""
+        async def work() -> None:
+            found = await self.store.get("services", claim.account_id)
+            if found is None:
+                return
+            lease = _lease_of(found.doc)
+            if lease.get("token") != claim.token and lease.get("until", 0) > self.clock():
+                return  # another claim's now
+            await self.store.put("services", claim.account_id, with_due_time({
+                **found.doc, "lease": None, "dirty": True,
+                "next_attempt_at": next_attempt_at}, self.sync_buffer_s), found.version)
+
+        await run_unit(self.store, work)
 
     def _holds(self, claim: DirtyAccountClaim, found: Versioned) -> bool:
         lease = _lease_of(found.doc)

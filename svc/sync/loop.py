@@ -1,10 +1,13 @@
 """The sync loop inside ``svc serve`` and the forced sync of ``sync_req`` (SPEC §8, §14).
 
 A replica claims only as many accounts as it has free sync slots, so no lease runs out while
-its account waits for a slot; every lease in flight is renewed at a third of its length; an
-account this replica is already syncing is not claimed again (``sync_req`` answers
-``conflict``). ``stop`` ends claiming at once; what is still running is given ``grace_s``,
-then abandoned: its delivery records make the later retry safe.
+its account waits for a slot; every lease in flight is renewed at a third of its length, and a
+store error stops one renewal, never the renewing; an account this replica is already syncing
+is not claimed again, even once its lease lapsed (``sync_req`` answers ``conflict``). A sync
+that fails or loses its lease is retried after a back-off that doubles with each failure in a
+row, never at once: a sync longer than its lease would otherwise send the same invoice again
+and again. ``stop`` ends claiming at once; what is still running is given ``grace_s``, then
+abandoned: its delivery records make the later retry safe.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class SyncLoop:
         self._claim_at_least = max(1, min(batch, concurrency) // 2)
         self.clock = clock
         self._in_flight: dict[str, DirtyAccountClaim] = {}
+        self._failures: dict[str, int] = {}  # failed syncs in a row, for the back-off
         self._tasks: set[asyncio.Task[SyncOutcome | None]] = set()
         self._slot_freed = asyncio.Event()
 
@@ -78,7 +82,7 @@ class SyncLoop:
                 await self._slot_freed.wait()
                 continue
             claims = await self.leases.claim_due(self.owner, min(self.batch, free),
-                                                 self.lease_s)
+                                                 self.lease_s, skip=set(self._in_flight))
             if not claims:
                 break
             started += len(claims)
@@ -90,7 +94,7 @@ class SyncLoop:
         return started
 
     def _start(self, claim: DirtyAccountClaim, done: list[SyncOutcome]) -> None:
-        task = asyncio.create_task(self._guarded(claim))
+        task = asyncio.create_task(self._claimed_by_the_loop(claim))
         self._tasks.add(task)
 
         def finished(task: asyncio.Task[SyncOutcome | None]) -> None:
@@ -106,11 +110,8 @@ class SyncLoop:
             raise Conflict(f"a sync of {account_id} is in progress on this replica")
         await self.repo.existing_account(account_id)
         claim = await self.leases.claim_account(account_id, self.owner, self.lease_s)
-        self._in_flight[account_id] = claim
-        try:
-            outcome = await self._sync(claim)
-        finally:
-            self._in_flight.pop(account_id, None)
+        outcome = await self._guarded(claim, reraise=True)
+        assert outcome is not None
         if outcome.results:
             await self._dirty_resellers([outcome])
         return outcome
@@ -131,17 +132,40 @@ class SyncLoop:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             for account_id, claim in list(self._in_flight.items()):
-                if not await self.leases.renew(claim, self.lease_s):
-                    log.warning("lease lost while syncing", extra={"account_id": account_id})
+                try:
+                    if not await self.leases.renew(claim, self.lease_s):
+                        log.warning("lease lost while syncing",
+                                    extra={"account_id": account_id})
+                except Exception:  # noqa: BLE001 - a busy or electing store: renew next round
+                    log.warning("lease renewal failed, tried again in %.1f s",
+                                self.lease_s / 3, exc_info=True,
+                                extra={"account_id": account_id})
 
-    async def _guarded(self, claim: DirtyAccountClaim) -> SyncOutcome | None:
-        self._in_flight[claim.account_id] = claim
+    async def _claimed_by_the_loop(self, claim: DirtyAccountClaim) -> SyncOutcome | None:
+        with acting(Actor("sync", self.owner)):
+            return await self._guarded(claim)
+
+    def _backoff(self, account_id: str, attempts: int | None = None) -> float:
+        """The delay before the next try: doubles with each failure in a row."""
+        if attempts is None:
+            attempts = self._failures[account_id] = self._failures.get(account_id, 0) + 1
+        return min(self.retry_base_s * 2 ** max(attempts - 1, 0), self.retry_max_s)
+
+    async def _guarded(self, claim: DirtyAccountClaim, *, reraise: bool = False
+                       ) -> SyncOutcome | None:
+        """Sync under ``claim``; whatever fails, the lease ends with a back-off. ``reraise``
+        (``sync_req``) hands the failure to the caller once the lease is released."""
+        account_id = claim.account_id
+        self._in_flight[account_id] = claim
         try:
-            with acting(Actor("sync", self.owner)):
-                return await self._sync(claim)
+            outcome = await self._sync(claim)
+            self._failures.pop(account_id, None)
+            return outcome
         except LeaseLost:
-            log.warning("sync stopped: its lease was lost", extra={
-                "account_id": claim.account_id})
+            log.warning("sync stopped: its lease was lost", extra={"account_id": account_id})
+            await self.leases.release_lapsed(claim, self.clock() + self._backoff(account_id))
+            if reraise:
+                raise
             return None
         except asyncio.CancelledError:  # abandoned at stop: free the account if we can
             with contextlib.suppress(Exception):
@@ -149,18 +173,21 @@ class SyncLoop:
                                        RELEASE_ON_ABANDON_S)
             raise
         except Exception:  # noqa: BLE001 - stays dirty, retried after the back-off
-            log.exception("sync failed", extra={"account_id": claim.account_id})
-            await self.leases.release(claim, synced=False,
-                                      next_attempt_at=self.clock() + self.retry_base_s)
+            log.exception("sync failed", extra={"account_id": account_id})
+            await self.leases.release(
+                claim, synced=False, next_attempt_at=self.clock() + self._backoff(account_id))
+            if reraise:
+                raise
             return None
         finally:
-            self._in_flight.pop(claim.account_id, None)
+            if self._in_flight.get(account_id) is claim:
+                del self._in_flight[account_id]
 
     async def _sync(self, claim: DirtyAccountClaim) -> SyncOutcome:
         outcome = await sync_account(self.repo, self.leases, self.adapter_for, claim,
                                      self.owner)
         now = self.clock()
-        backoff = min(self.retry_base_s * 2 ** max(outcome.attempts - 1, 0), self.retry_max_s)
+        backoff = self._backoff(claim.account_id, outcome.attempts)
         changed = outcome.status != outcome.previous_status
         status_changed = Change(outcome.account_id, "status_changed",
                                 {"status": outcome.previous_status}, {"status": outcome.status})
