@@ -206,7 +206,8 @@ class AuditEntry(BaseModel):
     who: Who | None = Field(description="null for svc's own tools (an import from the CLI)")
     action: Literal["plan_assigned", "plan_removed", "overrides_set", "manual_set",
                     "reseller_promoted", "reseller_demoted", "bookkeeper_set",
-                    "status_changed", "plan_edited", "delivery", "quantities_daily"]
+                    "status_changed", "plan_edited", "delivery", "delivery_rerouted",
+                    "delivery_abandoned", "quantities_daily"]
     reason: str | None
     before: Any
     after: Any

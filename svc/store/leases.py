@@ -39,8 +39,11 @@ class DirtyAccountClaim:
     services: Doc  # the services document as claimed
 
 
-def delivery_key(account_id: str, bookkeeper_key: str, snapshot_seq: int) -> str:
-    return f"{account_id}|{bookkeeper_key}|{snapshot_seq}"
+def delivery_key(account_id: str, bookkeeper_key: str, snapshot_seq: int,
+                 presentation: int = 0) -> str:
+    """``presentation`` n > 0: the n-th time a declined invoice was presented again."""
+    key = f"{account_id}|{bookkeeper_key}|{snapshot_seq}"
+    return f"{key}|p{presentation}" if presentation else key
 
 
 def _lease_of(doc: Doc) -> dict[str, Any]:
@@ -177,23 +180,25 @@ class SyncLeases:
         return True
 
     async def delivery(self, claim: DirtyAccountClaim, bookkeeper_key: str,
-                       snapshot_seq: int) -> Doc | None:
-        found = await self.store.get(
-            "deliveries", delivery_key(claim.account_id, bookkeeper_key, snapshot_seq))
+                       snapshot_seq: int, presentation: int = 0) -> Doc | None:
+        found = await self.store.get("deliveries", delivery_key(
+            claim.account_id, bookkeeper_key, snapshot_seq, presentation))
         return found.doc if found else None
 
     async def record_delivery(self, claim: DirtyAccountClaim, bookkeeper_key: str,
                               snapshot_seq: int, record: Doc, event: Event | None = None,
-                              audited: Change | None = None, billing: Doc | None = None
-                              ) -> None:
+                              audited: Change | None = None, billing: Doc | None = None,
+                              presentation: int = 0) -> None:
         """Write the delivery record under the claim's lease (``LeaseLost`` otherwise):
         before the call (state ``sending``; the first of a snapshot with the ``billing`` it
         freezes on the services document), and with the bookkeeper's answer, its
         ``bookkeeper_sync`` event and its audit entry."""
         await self._writes.submit(_Fenced(
-            claim, delivery=(delivery_key(claim.account_id, bookkeeper_key, snapshot_seq), {
+            claim, delivery=(delivery_key(claim.account_id, bookkeeper_key, snapshot_seq,
+                                          presentation), {
                 "account_id": claim.account_id, "bookkeeper_key": bookkeeper_key,
-                "snapshot_seq": snapshot_seq, "updated_at": self.clock(), **record}),
+                "snapshot_seq": snapshot_seq, "presentation": presentation,
+                "updated_at": self.clock(), **record}),
             billing=billing, event=event, audited=audited))
 
     def _released(self, claim: DirtyAccountClaim, found: Versioned, release: _Release) -> Doc:

@@ -12,6 +12,16 @@ document, written with that first record): every retry bills the same state, so 
 that answered is not sent the same activation charges again under another content when the
 quantities move before the others answer, and one that failed gets the same content and key.
 What moved is billed by the next snapshot.
+
+Standing is per bookkeeper (``standing`` on the services document: each bookkeeper's latest
+answer): the account is delinquent while any of them last declined, whatever the others say.
+A declined invoice is presented again once ``recheck_s`` has passed; each presentation is a new
+attempt at the bookkeeper, so its idempotency key names the presentation (a bookkeeper such as
+Stripe keeps a declined answer under its key).
+
+A bookkeeper that is no longer among the account's present bookkeepers (removed from the
+reseller's setting or from the plan) is retired: what a frozen snapshot still owes it is
+re-rated for the present bookkeeper, as an audited change, so billing never waits on it.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from ..invoicing import billed_state, current_state, default_bookkeeper, snapsho
 from ..jsonio import fingerprint
 from ..models.events import BookkeeperSync
 from ..rating import Bookkeeper, Invoice, Quantities, State
-from ..rating.quote import QuoteRequest, rate_quote
+from ..rating.quote import QuoteRequest, rate_quote, rate_state
 from ..store import Repository
 from ..store.audit import Change
 from ..store.leases import DirtyAccountClaim, SyncLeases, delivery_key
@@ -53,19 +63,53 @@ def bookkeeper_key(bookkeeper: Bookkeeper) -> str:
 
 
 def idempotency_key(account_id: str, bookkeeper: Bookkeeper, snapshot_seq: int,
-                    content: str) -> str:
-    material = f"{account_id}\n{bookkeeper.id}\n{snapshot_seq}\n{content}".encode()
-    return hashlib.sha256(material).hexdigest()
+                    content: str, presentation: int = 0) -> str:
+    material = f"{account_id}\n{bookkeeper.id}\n{snapshot_seq}\n{content}"
+    if presentation:  # a declined invoice presented again is a new attempt
+        material += f"\npresentation {presentation}"
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def has_changes(invoice: Invoice) -> bool:
     return bool(invoice.activation_charges) or any(item.changes for item in invoice.items)
 
 
+@dataclass(frozen=True)
+class Presentation:
+    """One invoice put to its bookkeeper: a snapshot's own (``number`` 0), or a declined one
+    presented again (``number`` n for the n-th time)."""
+
+    bookkeeper: Bookkeeper
+    body: Doc
+    seq: int
+    number: int = 0
+
+    @property
+    def key(self) -> str:
+        return bookkeeper_key(self.bookkeeper)
+
+
+def relabelled(snapshot: Doc, present: Doc) -> Doc:
+    """``snapshot`` with each plan's bookkeeper as the account's present plans name it: the
+    same quantities and prices, billed to whoever bills them now."""
+    now = {plan["id"]: plan["doc"].get("bookkeeper") for plan in present["plans"]}
+    plans = []
+    for plan in snapshot["plans"]:
+        if plan["id"] in now:
+            doc = {k: v for k, v in plan["doc"].items() if k != "bookkeeper"}
+            if now[plan["id"]] is not None:
+                doc["bookkeeper"] = now[plan["id"]]
+            plan = {**plan, "doc": doc, "version": None}  # no longer the stored version
+        plans.append(plan)
+    return {**snapshot, "plans": plans}
+
+
 async def sync_account(repo: Repository, leases: SyncLeases,
                        adapter_for: Callable[[Bookkeeper], BookkeeperAdapter],
-                       claim: DirtyAccountClaim, node: str) -> SyncOutcome:
-    """``LeaseLost`` as soon as the claim's lease is gone: nothing more is sent or written."""
+                       claim: DirtyAccountClaim, node: str, *, recheck_s: float = 3600,
+                       now: float = 0) -> SyncOutcome:
+    """``LeaseLost`` as soon as the claim's lease is gone: nothing more is sent or written.
+    ``now``: the loop's clock, for the re-presentation of declines."""
     services, account_id = claim.services, claim.account_id
     account = await repo.account(account_id) or {"id": account_id, "reseller_id": None}
     present = await current_state(repo, services)
@@ -73,70 +117,121 @@ async def sync_account(repo: Repository, leases: SyncLeases,
         present = State(present.plans, present.overrides, Quantities())
     seq = services.get("billed_seq", 0) + 1  # the snapshot this sync would bill
     present_snapshot = snapshot_of(present)
+    present_bookkeeper = await default_bookkeeper(repo, account)
     billing, frozen = services.get("billing"), True
     if billing is None or billing["seq"] != seq:  # none of this snapshot's invoices sent yet
         billing, frozen = {"seq": seq, "state": present_snapshot,
-                           "bookkeeper": await default_bookkeeper(repo, account)}, False
+                           "bookkeeper": present_bookkeeper}, False
     source = repo.store.identity
+    billed = services.get("billed")
     invoices = rate_quote(QuoteRequest(
         state_of(billing["state"], source) if frozen else present,
         billed_state(services, source), billing["bookkeeper"]))
-    billing_stored = frozen
+    standing: Doc = dict(services.get("standing") or {})
+    rerouted: Change | None = None
+    retired: list[Bookkeeper] = []
+    if frozen or any(e["outcome"] == "delinquent" for e in standing.values()):
+        present_books = {bookkeeper_key(i.bookkeeper)
+                         for i in rate_state(present, present_bookkeeper)}
+        standing = {key: entry for key, entry in standing.items() if key in present_books}
+    if frozen:
+        retired = [i.bookkeeper for i in invoices if has_changes(i)
+                   and bookkeeper_key(i.bookkeeper) not in present_books
+                   and not ((await leases.delivery(claim, bookkeeper_key(i.bookkeeper), seq))
+                            or {}).get("answer")]
+        if retired:
+            billing = {"seq": seq, "state": relabelled(billing["state"], present_snapshot),
+                       "bookkeeper": present_bookkeeper}
+            billed = billed and relabelled(billed, present_snapshot)
+            invoices = rate_quote(QuoteRequest(
+                state_of(billing["state"], source),
+                state_of(billed, source) if billed else State(()), present_bookkeeper))
+            rerouted = Change(account_id, "delivery_rerouted",
+                              {"bookkeepers": [b.as_json() for b in retired], "seq": seq},
+                              {"bookkeeper": present_bookkeeper, "seq": seq})
+    presentations = [Presentation(i.bookkeeper, i.as_json(), seq) for i in invoices
+                     if has_changes(i)]
+    presentations += await _declined_again(leases, claim, standing, presentations, now)
+    billing_stored = frozen and rerouted is None
     results, answered, attempts = [], [], 0
-    for invoice in invoices:
-        if not has_changes(invoice):
-            continue
-        body = invoice.as_json()
-        key, content = bookkeeper_key(invoice.bookkeeper), fingerprint(body)
-        prior = await leases.delivery(claim, key, seq) or {}
+    for presentation in presentations:
+        body, bookkeeper = presentation.body, presentation.bookkeeper
+        key, content, pseq = presentation.key, fingerprint(body), presentation.seq
+        prior = await leases.delivery(claim, key, pseq, presentation.number) or {}
         same = prior.get("content") == content
         if same and prior.get("answer"):  # delivered already: only failed invoices go again
             answer = Answer(**prior["answer"])
         else:
             attempt = prior["attempts"] + 1 if same else 1
-            record = {"bookkeeper": invoice.bookkeeper.as_json(), "content": content,
-                      "idempotency_key": idempotency_key(account_id, invoice.bookkeeper,
-                                                         seq, content),
+            record = {"bookkeeper": bookkeeper.as_json(), "content": content,
+                      "idempotency_key": idempotency_key(account_id, bookkeeper, pseq,
+                                                         content, presentation.number),
                       "invoice": body, "attempts": attempt, "node": node}
-            await leases.record_delivery(claim, key, seq, {
+            await leases.record_delivery(claim, key, pseq, {
                 **record, "state": "sending", "answer": None,
                 "results": prior.get("results", []) if same else []},
-                billing=None if billing_stored else billing)
-            billing_stored = True
-            answer = await adapter_for(invoice.bookkeeper).deliver(InvoiceDelivery(
-                account_id, str(seq), record["idempotency_key"], invoice.bookkeeper, body))
+                billing=None if billing_stored else billing,
+                presentation=presentation.number, audited=rerouted)
+            billing_stored, rerouted = True, None
+            answer = await adapter_for(bookkeeper).deliver(InvoiceDelivery(
+                account_id, str(pseq), record["idempotency_key"], bookkeeper, body))
             failed = answer.outcome == "failed"
             state = "failed" if failed else "answered"
             audited = Change(account_id, "delivery", {"state": prior.get("state")} if same
-                             else None, {"id": delivery_key(account_id, key, seq),
+                             else None, {"id": delivery_key(account_id, key, pseq,
+                                                            presentation.number),
                                          "state": state, "attempts": attempt,
                                          "idempotency_key": record["idempotency_key"],
                                          "outcome": answer.outcome, "reason": answer.reason})
-            await leases.record_delivery(claim, key, seq, {
+            await leases.record_delivery(claim, key, pseq, {
                 **record, "state": state,
                 "answer": None if failed else answer.__dict__,
                 "results": [*(prior.get("results", []) if same else []),
                             {"attempt": attempt, **answer.__dict__, "at": gregorian_now()}]},
                 BookkeeperSync(
-                    account_id=account_id, bookkeeper_id=invoice.bookkeeper.id,
-                    bookkeeper_type=invoice.bookkeeper.type,
-                    vendor_id=invoice.bookkeeper.vendor_id,
+                    account_id=account_id, bookkeeper_id=bookkeeper.id,
+                    bookkeeper_type=bookkeeper.type, vendor_id=bookkeeper.vendor_id,
                     status="failed" if failed else "completed",
                     reason=answer.reason, message=answer.message,
                     items=body["items"], activation_charges=body["activation_charges"],
-                    summary=body["summary"], attempt=attempt), audited)
+                    summary=body["summary"], attempt=attempt), audited,
+                presentation=presentation.number)
             attempts = max(attempts, attempt)
-        results.append({"bookkeeper": invoice.bookkeeper.as_json(),
+        if answer.outcome != "failed":
+            standing[key] = {"bookkeeper": bookkeeper.as_json(), "outcome": answer.outcome,
+                             "seq": pseq, "presentation": presentation.number,
+                             "recheck_at": now + recheck_s}
+        results.append({"bookkeeper": bookkeeper.as_json(),
                         "status": "failed" if answer.outcome == "failed" else "completed",
                         "reason": answer.reason, "message": answer.message})
         answered.append(answer)
     synced = all(a.outcome != "failed" for a in answered)
     status = services["status"]
-    if synced and answered:  # an account's status is the worst of its invoices (SPEC §12)
-        status = max((a.outcome for a in answered), key=SEVERITY.__getitem__)
+    if standing:  # the worst of each bookkeeper's latest answer
+        status = max((entry["outcome"] for entry in standing.values()),
+                     key=SEVERITY.__getitem__)
     updates: Doc = {"last_sync": {"timestamp": gregorian_now(), "results": results,
-                                  "node": node, "sync_id": str(seq)}}
+                                  "node": node, "sync_id": str(seq)}, "standing": standing}
     if synced:
         updates.update(billed=billing["state"], billed_seq=seq, status=status, billing=None)
+    elif standing:
+        updates.update(status=status)
     return SyncOutcome(account_id, synced, services["status"], status, results, updates,
                        attempts, caught_up=billing["state"] == present_snapshot)
+
+
+async def _declined_again(leases: SyncLeases, claim: DirtyAccountClaim, standing: Doc,
+                          presentations: list[Presentation], now: float
+                          ) -> list[Presentation]:
+    """The declined invoices due to be presented again: those of bookkeepers that this
+    sync sends nothing new (a new answer of theirs is their standing)."""
+    sending = {p.key for p in presentations}
+    again = []
+    for key, entry in standing.items():
+        if entry["outcome"] != "delinquent" or key in sending or entry["recheck_at"] > now:
+            continue
+        declined = await leases.delivery(claim, key, entry["seq"], entry["presentation"])
+        if declined is not None:
+            again.append(Presentation(Bookkeeper(**declined["bookkeeper"]), declined["invoice"],
+                                      entry["seq"], entry["presentation"] + 1))
+    return again

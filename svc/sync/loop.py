@@ -185,7 +185,8 @@ class SyncLoop:
 
     async def _sync(self, claim: DirtyAccountClaim) -> SyncOutcome:
         outcome = await sync_account(self.repo, self.leases, self.adapter_for, claim,
-                                     self.owner)
+                                     self.owner, recheck_s=self.delinquent_recheck_s,
+                                     now=self.clock())
         now = self.clock()
         backoff = self._backoff(claim.account_id, outcome.attempts)
         changed = outcome.status != outcome.previous_status

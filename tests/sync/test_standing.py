@@ -1,0 +1,122 @@
+"""Standing per bookkeeper, declines presented again, retired bookkeepers re-routed.
+Real SQLite store, real sync loop, bookkeepers that charge each idempotency key once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from svc.bookkeepers.abc import Answer, BookkeeperAdapter, InvoiceDelivery, Outcome
+from svc.bookkeepers.local import LocalBookkeeper
+from svc.bookkeepers.router import BookkeeperRouter
+from svc.store import AccountFields, DocChange, Repository
+from svc.sync.loop import SyncLoop
+
+MASTER, ACCOUNT = "m" * 32, "a" * 32
+
+
+class Books(BookkeeperAdapter):
+    """Answers ``outcome``; keeps every call, and charges each idempotency key once."""
+
+    def __init__(self, outcome: Outcome = "good_standing") -> None:
+        self.outcome: Outcome = outcome
+        self.calls: list[InvoiceDelivery] = []
+        self.charged: set[str] = set()
+
+    async def deliver(self, delivery: InvoiceDelivery) -> Answer:
+        self.calls.append(delivery)
+        if self.outcome == "failed":
+            return Answer("failed", "unreachable", "the bookkeeper is down")
+        if self.outcome == "good_standing":
+            self.charged.add(delivery.idempotency_key)
+        return Answer(self.outcome, None if self.outcome == "good_standing" else "declined")
+
+
+async def account_with(repo: Repository, plans: dict[str, dict[str, Any]]) -> None:
+    await repo.apply_doc_change(DocChange(MASTER, MASTER, "account", 1,
+                                          account=AccountFields((), False)))
+    await repo.apply_doc_change(DocChange(ACCOUNT, ACCOUNT, "account", 1,
+                                          account=AccountFields((MASTER,), False)))
+    for plan_id, plan in plans.items():
+        await repo.put_plan(MASTER, plan_id, plan)
+        await repo.assign_plan(ACCOUNT, plan_id)
+    await use(repo, "devices", "sip_device", 2)
+
+
+async def use(repo: Repository, category: str, item: str, count: int, rev: int = 1) -> None:
+    await repo.apply_doc_changes([DocChange(ACCOUNT, f"{category}{n}", category[:-1], rev,
+                                            counts={category: {item: 1}})
+                                  for n in range(count)])
+
+
+def sync_loop(repo: Repository, adapter_for: Any, recheck_s: float = 3600) -> SyncLoop:
+    return SyncLoop(repo, adapter_for, owner="test", batch=10, lease_s=60,
+                    retry_base_s=0.01, retry_max_s=0.01, delinquent_recheck_s=recheck_s)
+
+
+def billed_by(bookkeeper: str, category: str) -> dict[str, Any]:
+    return {"bookkeeper": {"id": bookkeeper, "type": "test"},
+            "plan": {category: {"_all": {"rate": 1, "activation_charge": 3}}}}
+
+
+async def test_a_declined_invoice_is_presented_again_at_the_recheck(repo):
+    books = Books("delinquent")
+    await account_with(repo, {"plan": billed_by("books", "devices")})
+    loop = sync_loop(repo, lambda _: books, recheck_s=0)  # due again at once
+
+    assert (await loop.sync_now(ACCOUNT)).status == "delinquent"
+    books.outcome = "good_standing"  # the card was updated
+    again = await loop.sync_now(ACCOUNT)
+
+    assert again.status == "good_standing"
+    first, second = books.calls
+    assert second.invoice == first.invoice  # the declined charges, as declined
+    assert second.idempotency_key != first.idempotency_key  # a new presentation
+    assert second.invoice["summary"]["today"] == 6  # the two activation charges
+
+
+async def test_another_bookkeepers_success_does_not_clear_a_decline(repo):
+    books = {"devices_books": Books("delinquent"), "users_books": Books()}
+    await account_with(repo, {"devices_plan": billed_by("devices_books", "devices"),
+                              "users_plan": billed_by("users_books", "users")})
+    loop = sync_loop(repo, lambda bookkeeper: books[bookkeeper.id])
+    assert (await loop.sync_now(ACCOUNT)).status == "delinquent"
+
+    await use(repo, "users", "user", 1)  # only the users' bookkeeper's invoice changes
+    later = await loop.sync_now(ACCOUNT)
+
+    assert [r["bookkeeper"]["id"] for r in later.results] == ["users_books"]
+    assert later.status == "delinquent"
+    assert (await repo.services(ACCOUNT))["status"] == "delinquent"
+
+
+async def test_a_retired_bookkeeper_no_longer_stops_billing(repo):
+    """The reseller's webhook bookkeeper is down when a snapshot freezes; the operator
+    retires it (SVC_BOOKKEEPERS without it, the reseller back to local): what it was owed is
+    billed to the local bookkeeper, once, and the account is clean again."""
+    await account_with(repo, {"plan": {"plan": {"devices": {"_all": {
+        "rate": 1, "activation_charge": 3}}}}})
+    await repo.edit_services(MASTER, lambda doc: {**doc, "bookkeeper": {
+        "id": "webhook", "type": "http"}})
+    local = LocalBookkeeper(repo)
+    down = Books("failed")
+    before = sync_loop(repo, BookkeeperRouter(local, {"webhook": down}, local,
+                                              configured=["webhook"]).adapter_for)
+    assert not (await before.sync_now(ACCOUNT)).synced
+
+    await repo.edit_services(MASTER, lambda doc: {**doc, "bookkeeper": {
+        "id": "local", "type": "local"}})
+    after = sync_loop(repo, BookkeeperRouter(local, {}, local).adapter_for)
+    outcome = await after.sync_now(ACCOUNT)
+
+    assert outcome.synced and outcome.status == "good_standing"
+    assert [r["bookkeeper"]["type"] for r in outcome.results] == ["local"]
+    for _ in range(3):  # what moved meanwhile (nothing here) is the next snapshot's
+        if not (await repo.services(ACCOUNT))["dirty"]:
+            break
+        assert not (await after.sync_now(ACCOUNT)).results
+    assert not (await repo.services(ACCOUNT))["dirty"]
+    ledger = [found.doc async for found in repo.store.scan("book_ledger")]
+    assert [entry["invoice"]["summary"]["today"] for entry in ledger] == [Decimal(6)]
+    actions = [entry.doc["action"] async for entry in repo.store.scan("audit")]
+    assert "delivery_rerouted" in actions
