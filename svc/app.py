@@ -24,6 +24,7 @@ from .bookkeepers.http import HttpBookkeeper
 from .bookkeepers.kazoo import KazooBookkeeper
 from .bookkeepers.local import LocalBookkeeper
 from .bookkeepers.router import BookkeeperRouter
+from .delivery_actions import delivery_actions
 from .handlers import HANDLERS, delivery_retry_handler, reconcile_handler, sync_handler
 from .ingest.importer import Importer
 from .ops import Metrics, ProbeServer, Readiness
@@ -33,6 +34,7 @@ from .sources import DocumentSource
 from .sources.couch import CouchSource
 from .store import DocumentStore, Repository, store_from_url
 from .sync.loop import SyncLoop
+from .sync.stuck import stuck_deliveries
 
 log = logging.getLogger("svc")
 READINESS_PROBE_TIMEOUT_S = 2.0
@@ -100,6 +102,7 @@ class Service:
                     if self.source else None)
         handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now),
                     ("sync", "delivery_retry_req"): delivery_retry_handler(self.sync.sync_now),
+                    **delivery_actions(self.sync),
                     ("reconcile", "reconcile_req"): reconcile_handler(importer)}
         self.rpc = RpcServer(handlers, self.repo, publisher, settings.node,
                              settings.max_message_bytes, observe=self.metrics.rpc)
@@ -188,7 +191,19 @@ class Service:
                 channel.is_closed for channel in self.channels):
             down.append("consumers")
         return Readiness(not down, {"status": "not_ready" if down else "ready", "down": down,
-                                    "bookkeepers": self._bookkeepers_report()})
+                                    "bookkeepers": self._bookkeepers_report(),
+                                    "deliveries": await self._stuck_report()})
+
+    async def _stuck_report(self) -> dict[str, Any] | None:
+        """Stuck deliveries are shown, not counted as unreadiness: another replica could do
+        no better, and taking every replica out of service would stop all billing."""
+        try:
+            assert self.store is not None and self.repo is not None
+            stuck = await stuck_deliveries(self.store, self.repo.clock(),
+                                           self.settings.stuck_delivery_s)
+        except Exception:  # noqa: BLE001 - the store's own entry says it is down
+            return None
+        return stuck.as_json(self.settings.stuck_delivery_s)
 
     def _bookkeepers_report(self) -> list[dict[str, Any]]:
         """Each configured bookkeeper (and each cluster bookkeeper seen) with its last
@@ -214,6 +229,10 @@ class Service:
         count, oldest_change = await self.store.dirty_stats()
         assert self.repo is not None
         self.metrics.set_dirty(count, oldest_change, self.repo.clock())
+        stuck = await stuck_deliveries(self.store, self.repo.clock(),
+                                       self.settings.stuck_delivery_s)
+        self.metrics.stuck_deliveries.set(stuck.count)
+        self.metrics.oldest_unsettled_delivery_age.set(stuck.oldest_age_s)
 
     async def stop(self) -> None:
         self.stopping.set()  # /readyz turns 503 first, so no new work is routed here

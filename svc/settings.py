@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     sync_retry_base_s: float = Field(5, gt=0)
     sync_retry_max_s: float = Field(3600, gt=0)
     delinquent_recheck_s: float = Field(3600, gt=0)
+    # a delivery unsettled this long is stuck: counted by a metric and shown on /readyz
+    stuck_delivery_s: float = Field(3600, gt=0)
     # the cluster's CouchDB, where notices without Doc are completed (SPEC §13); it holds
     # credentials (http://user:pass@couch:5984), so it is a secret
     couch_url: SecretStr | None = None

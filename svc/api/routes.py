@@ -118,7 +118,8 @@ class Route:
                             for param in re.findall(r"{(\w+)}", PREFIX + self.path)}
         self.body_model = None if self.body is None else create_model(
             f"{name}Body", __config__=ConfigDict(extra="forbid"),  # a misspelt key is refused
-            reason=(str | None, Field(None, description="free text, kept in the audit entry")),
+            reason=_unaliased(fields["reason"]) if "reason" in fields  # required there
+            else (str | None, Field(None, description="free text, kept in the audit entry")),
             **{key: _unaliased(fields[key]) for key in self.body})
         self.query_model = create_model(
             f"{name}Query", __config__=ConfigDict(extra="ignore"),
@@ -188,6 +189,14 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/services/deliveries/{delivery_id}/retry", ("sync", "delivery_retry_req"),
           the("delivery", Delivery),
           "Re-send a failed delivery with its idempotency key (by syncing the account now)",
+          body=()),
+    Route("POST", "/services/deliveries/{delivery_id}/reroute",
+          ("sync", "delivery_reroute_req"), the("delivery", Delivery),
+          "Bill what a failed delivery owed a bookkeeper that is no longer the account's to "
+          "its present bookkeeper (by syncing the account now)", body=()),
+    Route("POST", "/services/deliveries/{delivery_id}/abandon",
+          ("sync", "delivery_abandon_req"), the("delivery", Delivery),
+          "Give up a failed delivery, with a reason: its bookkeeper is never sent it",
           body=()),
     Route("GET", "/services/audit", ("audit", "audit_req"), page_of("entries", AuditEntry),
           "The account's audit trail, newest first: who changed what, when and why",

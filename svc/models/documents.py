@@ -105,7 +105,8 @@ class PlanAssignment(BaseModel):
 
 class SyncResult(BaseModel):
     bookkeeper: Bookkeeper
-    status: Literal["completed", "failed"]
+    status: Literal["completed", "failed", "abandoned"] = Field(
+        description="abandoned: an operator gave the delivery up")
     reason: str | None = None
     message: str | None = None
 
@@ -185,7 +186,9 @@ class Delivery(BaseModel):
     idempotency_key: str
     content: str = Field(description="the hash of the invoice sent")
     attempts: int = Field(ge=1)
-    state: Literal["sending", "answered", "failed"]
+    state: Literal["sending", "answered", "failed", "rerouted", "abandoned"] = Field(
+        description="rerouted: its bookkeeper retired, what it was owed went to the present "
+                    "one; abandoned: an operator gave it up")
     results: list[DeliveryAttempt]
     updated_at: str = Field(description="ISO 8601 UTC")
 

@@ -156,6 +156,8 @@ REPLIES: dict[str, type[ReplyFields]] = {
     "sync_req": SyncReply,
     "deliveries_req": DeliveriesReply,
     "delivery_retry_req": DeliveryReply,
+    "delivery_reroute_req": DeliveryReply,
+    "delivery_abandon_req": DeliveryReply,
     "audit_req": AuditReply,
     "standing_req": StandingReply,
 }

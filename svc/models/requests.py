@@ -133,6 +133,13 @@ class DeliveryRetryReq(AccountRequest):
                              description="the delivery record's key, as deliveries_req lists it")
 
 
+class DeliveryAbandonReq(DeliveryRetryReq):
+    """An operator gives up a stuck delivery: its bookkeeper will never be sent it."""
+
+    reason: str = Field(alias="Reason", min_length=1, max_length=1024,
+                        description="why: kept in the audit trail")
+
+
 # (category, request Event-Name) -> model; the reply's Event-Name swaps _req for _resp
 REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("quote", "quote_req"): QuoteReq,
@@ -155,6 +162,8 @@ REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("sync", "sync_req"): AccountRequest,
     ("sync", "deliveries_req"): DeliveriesReq,
     ("sync", "delivery_retry_req"): DeliveryRetryReq,
+    ("sync", "delivery_reroute_req"): DeliveryRetryReq,
+    ("sync", "delivery_abandon_req"): DeliveryAbandonReq,
     ("audit", "audit_req"): AuditReq,
     ("standing", "standing_req"): AccountRequest,
 }

@@ -39,6 +39,13 @@ class Metrics:
             "delinquent, failed).", ["bookkeeper", "outcome"], **on)
         self.dead_letters = Counter(
             "svc_dead_letters", "Messages svc dead-lettered, by reason code.", ["reason"], **on)
+        self.stuck_deliveries = Gauge(
+            "svc_deliveries_stuck", "Invoice deliveries unsettled (failed or unanswered) for "
+            "longer than SVC_STUCK_DELIVERY_S: an operator fixes the bookkeeper, re-routes or "
+            "abandons each.", **on)
+        self.oldest_unsettled_delivery_age = Gauge(
+            "svc_oldest_unsettled_delivery_age_seconds",
+            "Seconds since the first attempt of the oldest unsettled delivery.", **on)
         self.broker_connected = Gauge(
             "svc_broker_connected", "1 while the AMQP connection is up, else 0.", **on)
 

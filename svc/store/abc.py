@@ -30,7 +30,7 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "sync_results": ("account_id",),
     "book_ledger": ("account_id",),
     "imports": ("run",),
-    "deliveries": ("account_id",),
+    "deliveries": ("account_id", "state"),
     "audit": ("account_id",),
 }
 # A numeric field by which documents fall due; absent or null means "not due".

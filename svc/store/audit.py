@@ -44,8 +44,8 @@ class Change:
 
 
 def reason_of(request: BaseModel) -> str | None:
-    """A request's optional ``Reason`` (an extra field: any request may carry one)."""
-    reason = (request.model_extra or {}).get("Reason")
+    """A request's ``Reason``: an extra field any request may carry, or one it requires."""
+    reason = getattr(request, "reason", None) or (request.model_extra or {}).get("Reason")
     return reason if isinstance(reason, str) else None
 
 

@@ -137,6 +137,30 @@ class SyncLeases:
 
         await run_unit(self.store, work)
 
+    async def settle_delivery(self, delivery_id: str, settle: Callable[[Doc], Doc],
+                              audited: Change) -> Doc:
+        """An operator's decision on a delivery record (``settle`` returns it changed; it
+        raises to refuse), written while no sync holds the account (``Conflict`` otherwise),
+        the account made due at once so that its snapshot goes on."""
+        async def work() -> Doc:
+            found = await self.store.get("deliveries", delivery_id)
+            if found is None:
+                raise KeyError(delivery_id)
+            account_id = found.doc["account_id"]
+            services = await self.store.get("services", account_id)
+            assert services is not None  # a delivery is written under the account's lease
+            if _lease_of(services.doc).get("until", 0) > self.clock():
+                raise Conflict(f"a sync of {account_id} is in progress: try again")
+            record = settle(found.doc)
+            await self.store.put("deliveries", delivery_id, record, found.version)
+            await self.store.put("services", account_id, {
+                **services.doc, "dirty": True, "next_attempt_at": None, "due_at": self.clock()},
+                services.version)
+            note(audited)
+            return record
+
+        return await run_unit(self.store, work)
+
     def _holds(self, claim: DirtyAccountClaim, found: Versioned) -> bool:
         lease = _lease_of(found.doc)
         return lease.get("token") == claim.token and lease.get("until", 0) > self.clock()

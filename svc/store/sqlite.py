@@ -135,10 +135,14 @@ class SQLiteStore(DocumentStore):
                 f"BEGIN; {script}; DELETE FROM schema_version;"
                 f" INSERT INTO schema_version VALUES ({number}); COMMIT;")
         async with self.transaction():  # the indexed fields as this version declares them
+            before = set(await self.db.execute_fetchall("SELECT coll, field FROM index_fields"))
+            wanted = {(coll, field) for coll, fields in INDEXED_FIELDS.items() for field in fields}
             await self.db.execute("DELETE FROM index_fields")
-            await self.db.executemany(
-                "INSERT INTO index_fields (coll, field) VALUES (?, ?)",
-                [(coll, field) for coll, fields in INDEXED_FIELDS.items() for field in fields])
+            await self.db.executemany("INSERT INTO index_fields (coll, field) VALUES (?, ?)",
+                                      sorted(wanted))
+            # a field indexed from this version on: the documents already stored get its rows
+            for coll in sorted({coll for coll, _ in wanted - before}):
+                await self.db.execute("UPDATE docs SET doc = doc WHERE coll = ?", (coll,))
 
     async def close(self) -> None:
         if self._reader is not None:

@@ -44,6 +44,7 @@ from ..store.leases import DirtyAccountClaim, SyncLeases, delivery_key
 
 Doc = dict[str, Any]
 SEVERITY = {"good_standing": 0, "delinquent": 1}
+STATUS_OF = {"failed": "failed", "abandoned": "abandoned"}  # a result's status, by outcome
 
 
 @dataclass(frozen=True)
@@ -129,26 +130,23 @@ async def sync_account(repo: Repository, leases: SyncLeases,
         billed_state(services, source), billing["bookkeeper"]))
     standing: Doc = dict(services.get("standing") or {})
     rerouted: Change | None = None
-    retired: list[Bookkeeper] = []
     if frozen or any(e["outcome"] == "delinquent" for e in standing.values()):
         present_books = {bookkeeper_key(i.bookkeeper)
                          for i in rate_state(present, present_bookkeeper)}
         standing = {key: entry for key, entry in standing.items() if key in present_books}
-    if frozen:
-        retired = [i.bookkeeper for i in invoices if has_changes(i)
-                   and bookkeeper_key(i.bookkeeper) not in present_books
-                   and not ((await leases.delivery(claim, bookkeeper_key(i.bookkeeper), seq))
-                            or {}).get("answer")]
-        if retired:
-            billing = {"seq": seq, "state": relabelled(billing["state"], present_snapshot),
-                       "bookkeeper": present_bookkeeper}
-            billed = billed and relabelled(billed, present_snapshot)
-            invoices = rate_quote(QuoteRequest(
-                state_of(billing["state"], source),
-                state_of(billed, source) if billed else State(()), present_bookkeeper))
-            rerouted = Change(account_id, "delivery_rerouted",
-                              {"bookkeepers": [b.as_json() for b in retired], "seq": seq},
-                              {"bookkeeper": present_bookkeeper, "seq": seq})
+    if frozen and (retired := await _retired(leases, claim, invoices, seq, present_books)):
+        billing = {"seq": seq, "state": relabelled(billing["state"], present_snapshot),
+                   "bookkeeper": present_bookkeeper}
+        billed = billed and relabelled(billed, present_snapshot)
+        invoices = rate_quote(QuoteRequest(
+            state_of(billing["state"], source),
+            state_of(billed, source) if billed else State(()), present_bookkeeper))
+        rerouted = Change(account_id, "delivery_rerouted", {
+            "bookkeepers": [r["bookkeeper"] for r in retired.values()], "seq": seq},
+            {"bookkeeper": present_bookkeeper, "seq": seq})
+        for key, record in retired.items():  # no longer owed: never stuck
+            if record.get("state"):
+                await leases.record_delivery(claim, key, seq, {**record, "state": "rerouted"})
     presentations = [Presentation(i.bookkeeper, i.as_json(), seq) for i in invoices
                      if has_changes(i)]
     presentations += await _declined_again(leases, claim, standing, presentations, now)
@@ -164,6 +162,7 @@ async def sync_account(repo: Repository, leases: SyncLeases,
         else:
             attempt = prior["attempts"] + 1 if same else 1
             record = {"bookkeeper": bookkeeper.as_json(), "content": content,
+                      "since": prior.get("since", now) if same else now,
                       "idempotency_key": idempotency_key(account_id, bookkeeper, pseq,
                                                          content, presentation.number),
                       "invoice": body, "attempts": attempt, "node": node}
@@ -197,12 +196,12 @@ async def sync_account(repo: Repository, leases: SyncLeases,
                     summary=body["summary"], attempt=attempt), audited,
                 presentation=presentation.number)
             attempts = max(attempts, attempt)
-        if answer.outcome != "failed":
+        if answer.outcome in SEVERITY:  # answered: not failed, not abandoned by an operator
             standing[key] = {"bookkeeper": bookkeeper.as_json(), "outcome": answer.outcome,
                              "seq": pseq, "presentation": presentation.number,
                              "recheck_at": now + recheck_s}
         results.append({"bookkeeper": bookkeeper.as_json(),
-                        "status": "failed" if answer.outcome == "failed" else "completed",
+                        "status": STATUS_OF.get(answer.outcome, "completed"),
                         "reason": answer.reason, "message": answer.message})
         answered.append(answer)
     synced = all(a.outcome != "failed" for a in answered)
@@ -218,6 +217,20 @@ async def sync_account(repo: Repository, leases: SyncLeases,
         updates.update(status=status)
     return SyncOutcome(account_id, synced, services["status"], status, results, updates,
                        attempts, caught_up=billing["state"] == present_snapshot)
+
+
+async def _retired(leases: SyncLeases, claim: DirtyAccountClaim, invoices: list[Invoice],
+                   seq: int, present_books: set[str]) -> dict[str, Doc]:
+    """The bookkeepers a frozen snapshot still owes that are no longer the account's, with
+    their delivery records (empty when none was written)."""
+    retired = {}
+    for invoice in invoices:
+        key = bookkeeper_key(invoice.bookkeeper)
+        if has_changes(invoice) and key not in present_books:
+            record = await leases.delivery(claim, key, seq) or {}
+            if not record.get("answer"):
+                retired[key] = {"bookkeeper": invoice.bookkeeper.as_json(), **record}
+    return retired
 
 
 async def _declined_again(leases: SyncLeases, claim: DirtyAccountClaim, standing: Doc,

@@ -20,6 +20,7 @@ from svc.amqp.rpc import answer
 from svc.amqp.schemas import drift, generate, write
 from svc.bookkeepers.abc import Answer, BookkeeperAdapter
 from svc.cli.schemas import register
+from svc.delivery_actions import delivery_actions
 from svc.handlers import HANDLERS, Handler, delivery_retry_handler, sync_handler
 from svc.ingest.notices import Poison, document_change, read_notice
 from svc.jsonio import dumps
@@ -79,10 +80,18 @@ SCENARIO = [
     request("manual_set_req", **{"Account-ID": ACCOUNT, "Quantities": {"users": {"user": 2}}}),
     request("overrides_set_req", **{"Account-ID": ACCOUNT, "Overrides": {}}),
     request("reconcile_req", **{"Account-ID": ACCOUNT}),
-    request("sync_req", **{"Account-ID": ACCOUNT}),  # fails: the bookkeeper fails once
+    request("sync_req", **{"Account-ID": ACCOUNT}),  # fails: the bookkeeper is down
     request("deliveries_req", **{"Account-ID": ACCOUNT, "Page-Size": 10}),
     request("delivery_retry_req", **{"Account-ID": ACCOUNT,
                                      "Delivery-ID": f"{ACCOUNT}|books|local|{MASTER}|1"}),
+    request("delivery_abandon_req", **{"Account-ID": ACCOUNT, "Reason": "billed by hand",
+                                       "Delivery-ID": f"{ACCOUNT}|books|local|{MASTER}|1"}),
+    request("manual_set_req", **{"Account-ID": ACCOUNT, "Quantities": {"users": {"user": 3}}}),
+    request("sync_req", **{"Account-ID": ACCOUNT}),  # fails a third time
+    request("bookkeeper_set_req", **{"Account-ID": MASTER,  # the failing one retires
+                                     "Bookkeeper": {"id": "books2", "type": "local"}}),
+    request("delivery_reroute_req", **{"Account-ID": ACCOUNT,
+                                       "Delivery-ID": f"{ACCOUNT}|books|local|{MASTER}|2"}),
     request("standing_req", **{"Account-ID": ACCOUNT}),
     request("audit_req", **{"Account-ID": ACCOUNT, "Since": "2026-01-01T00:00:00Z",
                             "Page-Size": 100}),
@@ -221,15 +230,16 @@ class Capture:
         self.bodies.append(json.loads(message.body))
 
 
-class FailsOnceThenDelinquent(BookkeeperAdapter):
-    """The first delivery fails, so that ``delivery_retry_req`` has one to re-send."""
+class FailsThriceThenDelinquent(BookkeeperAdapter):
+    """The first deliveries fail, so that ``delivery_retry_req``, ``delivery_abandon_req``
+    and ``delivery_reroute_req`` each have one to settle."""
 
     def __init__(self) -> None:
-        self.failed = False
+        self.failures = 3
 
     async def deliver(self, delivery: Any) -> Answer:
-        if not self.failed:
-            self.failed = True
+        if self.failures:
+            self.failures -= 1
             return Answer("failed", "unreachable", "the bookkeeper is down")
         return Answer("delinquent", "card_declined", "the card was declined")
 
@@ -253,13 +263,14 @@ async def test_replies_and_events_match_their_schemas(repo):
     exchange = Capture()
     publisher = Publisher(None, {"services": exchange}, "services@test")  # type: ignore[arg-type]
     relay = OutboxRelay(repo.store, publisher.event)  # the events as the service relays them
-    bookkeeper = FailsOnceThenDelinquent()
+    bookkeeper = FailsThriceThenDelinquent()
     sync = SyncLoop(repo, lambda _: bookkeeper, owner="test",
                     batch=10, lease_s=60, retry_base_s=1, retry_max_s=10,
                     delinquent_recheck_s=3600)
     handlers = {request: answers_with_its_model(request[1], handler) for request, handler in {
         **HANDLERS, ("sync", "sync_req"): sync_handler(sync.sync_now),
-        ("sync", "delivery_retry_req"): delivery_retry_handler(sync.sync_now)}.items()}
+        ("sync", "delivery_retry_req"): delivery_retry_handler(sync.sync_now),
+        **delivery_actions(sync)}.items()}
     for account_id, tree in ((MASTER, []), (ACCOUNT, [MASTER])):
         doc = {"_id": account_id, "pvt_type": "account", "pvt_tree": tree, "name": "a"}
         await apply(repo, doc_change(doc, account_id)[1])

@@ -30,6 +30,9 @@ REQUESTS = {
     ("POST", "/services/sync"): {},
     ("GET", "/services/deliveries"): {"query": "?page_size=5"},
     ("POST", "/services/deliveries/{delivery_id}/retry"): {"delivery_id": "unknown"},
+    ("POST", "/services/deliveries/{delivery_id}/reroute"): {"delivery_id": "unknown"},
+    ("POST", "/services/deliveries/{delivery_id}/abandon"): {
+        "delivery_id": "unknown", "body": {"reason": "billed by hand"}},
     ("GET", "/services/audit"): {"query": "?since=2026-01-01T00:00:00Z&page_size=5"},
 }
 
