@@ -4,6 +4,7 @@ Read next to ``reference/kazoo-service-plans.md``: ``plan`` (§1.1, §2.2 coerci
 ``merge`` (§3), ``item`` (§2.3–§2.7), ``invoice`` (§2.8–§2.9), ``quote`` (SPEC §4), ``lint``.
 """
 
+from . import money  # noqa: F401 - exact money before any arithmetic
 from .invoice import ActivationCharge, Invoice, compare_invoices, rate_invoices
 from .item import Quantities, RatedItem, rate_item
 from .lint import lint_plan
