@@ -190,6 +190,7 @@ async def bookkeeper_set(repo: Repository, req: m.BookkeeperSetReq) -> r.Bookkee
     services = await repo.edit_services(
         req.account_id, lambda doc: {**doc, "bookkeeper": req.bookkeeper},
         audited=("bookkeeper_set", lambda doc: doc.get("bookkeeper")))
+    await repo.touch_billed_by(req.account_id)
     return r.BookkeeperReply(bookkeeper=services["bookkeeper"])
 
 

@@ -123,6 +123,13 @@ def compare_invoices(current: Sequence[Invoice], proposed: Sequence[Invoice]) ->
     return compared
 
 
+def taken_over(billed_elsewhere: Sequence[RatedItem], proposed: Invoice) -> Invoice:
+    """An invoice of a bookkeeper that takes over items another one billed: each item is new
+    to it, but units already billed elsewhere carry no activation charge again."""
+    return Invoice(proposed.bookkeeper, _compare((), proposed).items,
+                   _compare(billed_elsewhere, proposed).activation_charges)
+
+
 def _compare(current_items: Sequence[RatedItem], proposed: Invoice) -> Invoice:
     current_by_key = {item.pairing_key: item for item in current_items}
     items: list[RatedItem] = []

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .coerce import MAX_QUANTITY
-from .invoice import Invoice, compare_invoices, rate_invoices
+from .invoice import Invoice, compare_invoices, rate_invoices, taken_over
 from .item import Quantities
 from .jsonmerge import Json
 from .merge import AssignedPlan, MergeCache
@@ -52,6 +52,26 @@ def rate_quote(request: QuoteRequest, cache: MergeCache = _DEFAULT_CACHE) -> lis
         return proposed
     current = rate_state(request.current, request.default_bookkeeper, cache)
     return compare_invoices(current, proposed)
+
+
+def rate_switch(proposed: State, billed: State, billed_as_now: State,
+                default_bookkeeper: Mapping[str, str], billed_bookkeeper: Mapping[str, str]
+                ) -> list[Invoice]:
+    """A change of bookkeeper since ``billed`` (rated with ``billed_bookkeeper`` as default).
+    A bookkeeper that billed and still does compares with what it billed; one that takes
+    over items compares with nothing, but with no activation charge again for units already
+    billed (``billed_as_now``: the billed state under the present bookkeepers); one that
+    billed and bills no more gets the removal of what it billed."""
+    before = {i.bookkeeper: i for i in rate_state(billed, billed_bookkeeper)}
+    as_now = {i.bookkeeper: i for i in rate_state(billed_as_now, default_bookkeeper)}
+    invoices = []
+    for invoice in rate_state(proposed, default_bookkeeper):
+        if invoice.bookkeeper in before:
+            invoices += compare_invoices([before.pop(invoice.bookkeeper)], [invoice])
+        else:
+            taken = as_now.get(invoice.bookkeeper)
+            invoices.append(taken_over(taken.items if taken else (), invoice))
+    return invoices + compare_invoices(list(before.values()), [])
 
 
 def current_under_proposed(current_plans: Sequence[AssignedPlan], proposed: State,

@@ -40,6 +40,8 @@ from .units import Conflict, run_unit
 T = TypeVar("T")
 TOMBSTONE_REV = 2**62  # a delete without a revision outranks every later edit
 
+TOUCH_CHUNK = 200  # accounts marked dirty per unit
+
 
 class NotFound(StoreError):
     reason = "account_not_found"
@@ -591,6 +593,20 @@ class Repository:
         return await self.edit_services(reseller_id, lambda doc: {**doc, "default_plan": plan_id})
 
     # --- dirty accounts: claimed with a lease, released clean only if unchanged -----------
+
+    async def touch_billed_by(self, reseller_id: str) -> None:
+        """Every account whose default bookkeeper is the reseller's: its clients, and itself
+        when it has no reseller of its own (the master). A bookkeeper switch bills them anew
+        (the old bookkeeper gets the removal of what it billed), in chunks: no unit grows with
+        the reseller's size."""
+        keys = [reseller_id, *await self.store.find_keys("accounts", "tree", reseller_id)]
+        for start in range(0, len(keys), TOUCH_CHUNK):
+            async def chunk(keys: list[str] = keys[start:start + TOUCH_CHUNK]) -> None:
+                for found in (await self.store.get_many("accounts", keys)).values():
+                    if (found.doc["reseller_id"] or found.key) == reseller_id:
+                        await self._touch(found.key)
+
+            await self._unit(chunk)
 
     async def touch(self, account_id: str) -> None:
         """Mark dirty (a reseller after its customers synced, SPEC §8)."""

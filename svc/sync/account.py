@@ -37,7 +37,7 @@ from ..invoicing import billed_state, current_state, default_bookkeeper, snapsho
 from ..jsonio import fingerprint
 from ..models.events import BookkeeperSync
 from ..rating import Bookkeeper, Invoice, Quantities, State
-from ..rating.quote import QuoteRequest, rate_quote, rate_state
+from ..rating.quote import QuoteRequest, rate_quote, rate_state, rate_switch
 from ..store import Repository
 from ..store.audit import Change
 from ..store.leases import DirtyAccountClaim, SyncLeases, delivery_key
@@ -94,6 +94,9 @@ def relabelled(snapshot: Doc, present: Doc) -> Doc:
     """``snapshot`` with each plan's bookkeeper as the account's present plans name it: the
     same quantities and prices, billed to whoever bills them now."""
     now = {plan["id"]: plan["doc"].get("bookkeeper") for plan in present["plans"]}
+    if all(now.get(p["id"], p["doc"].get("bookkeeper")) == p["doc"].get("bookkeeper")
+           for p in snapshot["plans"]):
+        return snapshot  # the same bookkeepers: kept as stored, cached loads and all
     plans = []
     for plan in snapshot["plans"]:
         if plan["id"] in now:
@@ -103,6 +106,21 @@ def relabelled(snapshot: Doc, present: Doc) -> Doc:
             plan = {**plan, "doc": doc, "version": None}  # no longer the stored version
         plans.append(plan)
     return {**snapshot, "plans": plans}
+
+
+def rate_billing(target: State, services: Doc, bookkeeper: Doc, present: Doc, source: str
+                 ) -> list[Invoice]:
+    """The invoices that bill ``target`` (with ``bookkeeper`` as the default) against what was
+    last billed; when the bookkeepers changed since (the reseller's setting, a plan's), the old
+    ones get the removal of what they billed and the present ones no activation charge again
+    for units already billed."""
+    billed = services.get("billed")
+    billed_bookkeeper = services.get("billed_bookkeeper") or bookkeeper
+    billed_as_now = billed and relabelled(billed, present)
+    if billed_as_now is billed and billed_bookkeeper == bookkeeper:
+        return rate_quote(QuoteRequest(target, billed_state(services, source), bookkeeper))
+    return rate_switch(target, state_of(billed, source), state_of(billed_as_now, source),
+                       bookkeeper, billed_bookkeeper)
 
 
 async def sync_account(repo: Repository, leases: SyncLeases,
@@ -124,10 +142,8 @@ async def sync_account(repo: Repository, leases: SyncLeases,
         billing, frozen = {"seq": seq, "state": present_snapshot,
                            "bookkeeper": present_bookkeeper}, False
     source = repo.store.identity
-    billed = services.get("billed")
-    invoices = rate_quote(QuoteRequest(
-        state_of(billing["state"], source) if frozen else present,
-        billed_state(services, source), billing["bookkeeper"]))
+    invoices = rate_billing(state_of(billing["state"], source) if frozen else present,
+                            services, billing["bookkeeper"], present_snapshot, source)
     standing: Doc = dict(services.get("standing") or {})
     rerouted: Change | None = None
     if frozen or any(e["outcome"] == "delinquent" for e in standing.values()):
@@ -137,10 +153,8 @@ async def sync_account(repo: Repository, leases: SyncLeases,
     if frozen and (retired := await _retired(leases, claim, invoices, seq, present_books)):
         billing = {"seq": seq, "state": relabelled(billing["state"], present_snapshot),
                    "bookkeeper": present_bookkeeper}
-        billed = billed and relabelled(billed, present_snapshot)
-        invoices = rate_quote(QuoteRequest(
-            state_of(billing["state"], source),
-            state_of(billed, source) if billed else State(()), present_bookkeeper))
+        invoices = rate_billing(state_of(billing["state"], source), services,
+                                present_bookkeeper, present_snapshot, source)
         rerouted = Change(account_id, "delivery_rerouted", {
             "bookkeepers": [r["bookkeeper"] for r in retired.values()], "seq": seq},
             {"bookkeeper": present_bookkeeper, "seq": seq})
@@ -212,7 +226,8 @@ async def sync_account(repo: Repository, leases: SyncLeases,
     updates: Doc = {"last_sync": {"timestamp": gregorian_now(), "results": results,
                                   "node": node, "sync_id": str(seq)}, "standing": standing}
     if synced:
-        updates.update(billed=billing["state"], billed_seq=seq, status=status, billing=None)
+        updates.update(billed=billing["state"], billed_bookkeeper=billing["bookkeeper"],
+                       billed_seq=seq, status=status, billing=None)
     elif standing:
         updates.update(status=status)
     return SyncOutcome(account_id, synced, services["status"], status, results, updates,

@@ -9,6 +9,8 @@ from typing import Any
 from svc.bookkeepers.abc import Answer, BookkeeperAdapter, InvoiceDelivery, Outcome
 from svc.bookkeepers.local import LocalBookkeeper
 from svc.bookkeepers.router import BookkeeperRouter
+from svc.handlers import bookkeeper_set
+from svc.models.requests import BookkeeperSetReq
 from svc.store import AccountFields, DocChange, Repository
 from svc.sync.loop import SyncLoop
 
@@ -120,3 +122,32 @@ async def test_a_retired_bookkeeper_no_longer_stops_billing(repo):
     assert [entry["invoice"]["summary"]["today"] for entry in ledger] == [Decimal(6)]
     actions = [entry.doc["action"] async for entry in repo.store.scan("audit")]
     assert "delivery_rerouted" in actions
+
+
+async def test_a_bookkeeper_switch_sends_the_old_one_the_removal_and_no_activation_again(repo):
+    """The reseller moves its clients from books A to books B (``bookkeeper_set_req``): the
+    account is billed anew without a change of its own; A is sent the removal of what it
+    billed, B the same items with no activation charge for units already billed."""
+    books = {"books_a": Books(), "books_b": Books()}
+    await account_with(repo, {"plan": {"plan": {"devices": {"_all": {
+        "rate": 1, "activation_charge": 3}}}}})
+    await repo.edit_services(MASTER, lambda doc: {**doc, "bookkeeper": {
+        "id": "books_a", "type": "books_a"}})
+    loop = sync_loop(repo, lambda bookkeeper: books[bookkeeper.id])
+    await loop.tick()
+    [first] = books["books_a"].calls
+    assert first.invoice["summary"] == {"today": 6, "recurring": 2}
+
+    await bookkeeper_set(repo, BookkeeperSetReq.model_validate({
+        "App-Name": "ops", "App-Version": "1", "Event-Category": "plans",
+        "Event-Name": "bookkeeper_set_req", "Msg-ID": "1", "Account-ID": MASTER,
+        "Bookkeeper": {"id": "books_b", "type": "books_b"}}))
+    await loop.tick()
+
+    [_, removal] = books["books_a"].calls
+    assert removal.invoice["summary"]["recurring"] == 0
+    assert [i["changes"]["type"] for i in removal.invoice["items"]] == ["removed"]
+    [moved] = books["books_b"].calls
+    assert moved.invoice["summary"] == {"today": 0, "recurring": 2}
+    assert [i["quantity"] for i in moved.invoice["items"]] == [2]
+    assert not (await repo.services(ACCOUNT))["dirty"]
