@@ -24,6 +24,8 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "svc_sync_attempts_total": ("counter", frozenset({"bookkeeper", "outcome"})),
     "svc_dead_letters_total": ("counter", frozenset({"reason"})),
     "svc_broker_connected": ("gauge", frozenset()),
+    "svc_deliveries_stuck": ("gauge", frozenset()),
+    "svc_oldest_unsettled_delivery_age_seconds": ("gauge", frozenset()),
 }
 TARGET_LABELS = frozenset({"job", "instance"})  # added by Prometheus to every series
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
