@@ -331,7 +331,7 @@ class MergeCache:
             tuple(p.cache_key for p in plans),
             fingerprint(global_overrides) if global_overrides else None,
             tuple(sorted((default_bookkeeper or {}).items())),
-            object_plans.cache_key,
+            object_plans.cache_key if object_plans.copies else None,
         )
         if (hit := self._entries.get(key)) is not None:
             self._entries.move_to_end(key)

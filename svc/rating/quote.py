@@ -190,6 +190,8 @@ def account_vendor(model: QuoteDocument) -> str:
 def load_object_plans(model: QuoteDocument, plans: Sequence[AssignedPlan]) -> ObjectPlans:
     """The copies the documents' references make; a reference finds its plan among the
     assigned plans and the extra plans only (the first of a vendor and id)."""
+    if not model.object_plans and not model.extra_plans:
+        return NO_OBJECT_PLANS
     vendor = account_vendor(model)
     documents = [NamingDocument(d.id, d.type, d.plans) for d in model.object_plans]
     references = plan_references(documents, "$.object_plans")

@@ -16,7 +16,8 @@ from svc.amqp.kazoo_notices import publish
 
 BASE = {"_id": "base", "pvt_type": "service_plan",
         "plan": {"devices": {"sip_device": {"rate": 5}}}}
-# a licensed-user role as Monster UI VoIP lists it: one minimum user per licensed user
+# a licensed-user role: Monster UI VoIP 4.3 lists the reseller's cumulative plans as roles
+# (app.js:100-108, filter_merge.strategy=cumulative); one minimum user per licensed user
 LICENCE = {"_id": "voip_pro", "pvt_type": "service_plan", "merge": {"strategy": "cumulative"},
            "plan": {"users": {"user": {"name": "Pro licence", "rate": 12, "minimum": 1}}}}
 
@@ -74,7 +75,10 @@ async def test_a_user_naming_a_plan_adds_its_items_to_summary_quote_and_sync(ser
     assert ("users", "user") not in await invoice_items(client, customer)
 
     first, second = new_id(), new_id()
-    await publish(channel, *notice(user(first, customer, {"voip_pro": {}}), customer, 1))
+    # as Monster UI VoIP 4.3 writes a licensed-user role (submodules/users/users.js:3342):
+    # `account_id`, not `vendor_id`, so the plan is the account's reseller's
+    monster = {"voip_pro": {"account_id": vendor, "overrides": {}}}
+    await publish(channel, *notice(user(first, customer, monster), customer, 1))
     await publish(channel, *notice(user(second, customer, {"voip_pro": {"vendor_id": vendor}}),
                                    customer, 1))
     items = await until_items(client, customer, lambda found: ("users", "user") in found

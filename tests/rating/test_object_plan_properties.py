@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -140,3 +141,10 @@ def test_unreadable_references_are_refused_with_their_paths():
     assert [v.path for v in refused.value.violations] == [
         "$.object_plans[0].plans.a", "$.object_plans[0].plans.b.vendor_id",
         "$.object_plans[0].plans.c.overrides.plan.devices.sip_device.rate"]
+
+
+def test_the_example_bills_two_licences_beside_the_assigned_plan():
+    example = Path(__file__).resolve().parents[2] / "examples" / "quote-object-plans.json"
+    [invoice] = rate(loads(example.read_bytes()))
+    totals = {(i["category"], i["item"]): i["total"] for i in invoice["items"]}
+    assert totals == {("devices", "sip_device"): 15, ("users", "user"): 24}
