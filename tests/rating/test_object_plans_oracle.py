@@ -14,6 +14,8 @@ import pytest
 from rating_helpers import ORACLE_TOLERANCE, assert_rates_as_kazoo
 
 from svc.jsonio import dumps, loads
+from svc.models.requests import QuoteReq
+from svc.rating import parse_quote, quote_json, rate_quote
 
 ORACLE = Path(__file__).parent / "fixtures" / "kazoo_oracle" / "object-plans.json"
 CASES = loads(ORACLE.read_bytes())["cases"]
@@ -56,3 +58,17 @@ def test_the_svc_command_reads_a_case_file_whole(tmp_path):
     [invoice] = loads(result.stdout)["invoices"]
     assert abs(invoice["summary"]["recurring"] - case["expect"]["recurring"]) <= ORACLE_TOLERANCE
     assert invoice["summary"]["recurring"] == Decimal("225.95")
+
+
+def test_the_quote_request_model_carries_the_object_plans():
+    """The ``quote`` request's ``Quote-Request`` goes through its model before rating: the
+    model keeps the documents, their order and the extra plans, so every case rates the same
+    as its document does."""
+    envelope = {"App-Name": "t", "App-Version": "1", "Event-Category": "quote",
+                "Event-Name": "quote_req", "Msg-ID": "m"}
+    for case in CASES:
+        document = {k: v for k, v in case.items() if k not in ("id", "expect")}
+        request = QuoteReq.model_validate({**envelope, "Quote-Request": document})
+        through_model = parse_quote(request.quote_request.model_dump())
+        assert quote_json(rate_quote(through_model)) == quote_json(
+            rate_quote(parse_quote(document))), case["id"]
