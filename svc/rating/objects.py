@@ -39,7 +39,9 @@ class PlanReference:
 
 def view_order(documents: Iterable[NamingDocument]) -> list[NamingDocument]:
     """The rows of ``services/object_plans`` as CouchDB returns them: by key (the pvt_type;
-    a missing one is null, which collates first), then by document id."""
+    a missing one is null, which collates first), then by document id. Strings compare by
+    code point; CouchDB's collation agrees on KAZOO's ids and types (lowercase hex, lowercase
+    words)."""
     return sorted(documents, key=lambda d: (d.type is not None, d.type or "", d.id))
 
 
