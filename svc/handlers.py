@@ -136,7 +136,7 @@ async def quote(repo: Repository, req: m.QuoteReq) -> r.QuoteReply:
         quantities = apply_changes(current.quantities, req.changes or {})
     except ValueError as error:
         raise Rejected("invalid_changes", str(error)) from None
-    proposed = State(plans, overrides, quantities)
+    proposed = State(plans, overrides, quantities, current.object_plans)
     compared = current_under_proposed(current.plans, proposed, current.quantities)
     request = QuoteRequest(proposed, compared, await default_bookkeeper(repo, account))
     return r.QuoteReply(quote=quote_json(rate_quote(request)))
@@ -208,7 +208,8 @@ async def _plan_change(repo: Repository, req: m.AssignReq | m.RemoveReq,
         else:
             plans.pop(req.plan_id)
         current = await current_state(repo, services)
-        proposed = State(await assigned_plans(repo, plans), current.overrides, current.quantities)
+        proposed = State(await assigned_plans(repo, plans), current.overrides, current.quantities,
+                         current.object_plans)
         request = QuoteRequest(proposed, current, await default_bookkeeper(repo, account))
         return r.PlanChangeReply(plans=plans, quote=quote_json(rate_quote(request)))
     if adding:

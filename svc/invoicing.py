@@ -8,7 +8,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from .quantities import Counts
-from .rating import AssignedPlan, Invoice, Quantities, State, load_overrides, load_plan
+from .rating import (
+    AssignedPlan,
+    Invoice,
+    ObjectPlans,
+    Quantities,
+    State,
+    load_overrides,
+    load_plan,
+)
+from .rating.objects import NamingDocument, object_plans, plan_references, view_order, wanted_plans
 from .rating.quote import QuoteRequest, rate_quote
 from .store import PlanNotFound, Repository
 
@@ -26,20 +35,41 @@ def _loaded_plan(source: str, key: str, version: int, doc: Doc) -> Doc:
     return _LOADED[cache_key]
 
 
+async def stored_plan(repo: Repository, vendor_id: str, plan_id: str,
+                      overrides: Doc | None = None) -> AssignedPlan | None:
+    """A plan as the store has it now, loaded; ``None`` when it does not exist."""
+    try:
+        found = await repo.get_plan(vendor_id, plan_id)
+    except PlanNotFound:
+        return None
+    return AssignedPlan(
+        plan_id, vendor_id,
+        _loaded_plan(repo.store.identity, found.key, found.version, found.doc["doc"]),
+        load_overrides(overrides or {}), found.version, repo.store.identity)
+
+
 async def assigned_plans(repo: Repository, plans: Mapping[str, Doc]) -> tuple[AssignedPlan, ...]:
     """``plans`` as in a services document: {plan id: {vendor_id, overrides}}. A plan that
     no longer exists is skipped, as KAZOO does (ref §3.1)."""
-    loaded = []
-    for plan_id, entry in plans.items():
-        try:
-            found = await repo.get_plan(entry["vendor_id"], plan_id)
-        except PlanNotFound:
-            continue
-        loaded.append(AssignedPlan(
-            plan_id, entry["vendor_id"],
-            _loaded_plan(repo.store.identity, found.key, found.version, found.doc["doc"]),
-            load_overrides(entry.get("overrides") or {}), found.version, repo.store.identity))
-    return tuple(loaded)
+    loaded = [await stored_plan(repo, entry["vendor_id"], plan_id, entry.get("overrides"))
+              for plan_id, entry in plans.items()]
+    return tuple(plan for plan in loaded if plan is not None)
+
+
+async def named_plans(repo: Repository, services: Doc) -> ObjectPlans:
+    """The copies of the plans the account's documents name (``service.plans``), in the
+    order of KAZOO's view; a reference without a vendor names the account's reseller's."""
+    named = services.get("object_plans") or {}
+    if not named:
+        return ObjectPlans()
+    account = await repo.account(services["account_id"]) or {}
+    vendor_id = account.get("reseller_id") or services["account_id"]
+    documents = view_order(NamingDocument(doc_id, entry["type"], entry["plans"])
+                           for doc_id, entry in named.items())
+    references = plan_references(documents)
+    found = {key: await stored_plan(repo, *key) for key in wanted_plans(references, vendor_id)}
+    return object_plans(references, vendor_id, lambda vendor, plan_id:
+                        found.get((vendor, plan_id)))
 
 
 def stored_quantities(services: Doc) -> Quantities:
@@ -49,30 +79,58 @@ def stored_quantities(services: Doc) -> Quantities:
 
 async def current_state(repo: Repository, services: Doc) -> State:
     return State(await assigned_plans(repo, services["plans"]),
-                 load_overrides(services.get("overrides") or {}), stored_quantities(services))
+                 load_overrides(services.get("overrides") or {}), stored_quantities(services),
+                 await named_plans(repo, services))
+
+
+def _plan_snapshot(plan: AssignedPlan) -> Doc:
+    return {"id": plan.id, "vendor_id": plan.vendor_id, "version": plan.version,
+            "doc": plan.doc, "overrides": plan.overrides}
 
 
 def snapshot_of(state: State) -> Doc:
-    """A state as stored: plans with their docs, so that it rates the same later."""
+    """A state as stored: plans with their docs, so that it rates the same later. An object
+    plan's document is kept once however many copies name it."""
     q = state.quantities
-    return {"plans": [{"id": p.id, "vendor_id": p.vendor_id, "version": p.version,
-                       "doc": p.doc, "overrides": p.overrides} for p in state.plans],
-            "overrides": state.overrides,
-            "quantities": {"account": q.account, "cascade": q.cascade, "manual": q.manual}}
+    snapshot = {"plans": [_plan_snapshot(p) for p in state.plans],
+                "overrides": state.overrides,
+                "quantities": {"account": q.account, "cascade": q.cascade, "manual": q.manual}}
+    copies = state.object_plans.copies
+    if copies:
+        snapshot["object_plans"] = {
+            "vendor_id": state.object_plans.vendor_id,
+            "docs": {f"{p.vendor_id}/{p.id}": {"version": p.version, "doc": p.doc}
+                     for p in copies},
+            "copies": [{"id": p.id, "vendor_id": p.vendor_id, "overrides": p.overrides}
+                       for p in copies]}
+    return snapshot
+
+
+def _plan_of(plan: Doc, source: str) -> AssignedPlan:
+    version = plan.get("version")
+    doc = (_loaded_plan(source, f"{plan['vendor_id']}/{plan['id']}", version, plan["doc"])
+           if version is not None else load_plan(plan["doc"]))
+    return AssignedPlan(plan["id"], plan["vendor_id"], doc,
+                        load_overrides(plan.get("overrides") or {}), version, source)
+
+
+def _object_plans_of(snapshot: Doc | None, source: str) -> ObjectPlans:
+    if not snapshot:
+        return ObjectPlans()
+    docs = snapshot["docs"]
+    return ObjectPlans(tuple(
+        _plan_of({**copy, **docs[f"{copy['vendor_id']}/{copy['id']}"]}, source)
+        for copy in snapshot["copies"]), snapshot["vendor_id"])
 
 
 def state_of(snapshot: Doc, source: str) -> State:
     """A stored snapshot as a state; ``source`` is the identity of the store it was read
     from."""
-    plans = tuple(AssignedPlan(p["id"], p["vendor_id"],
-                               _loaded_plan(source, f"{p['vendor_id']}/{p['id']}", p["version"],
-                                            p["doc"])
-                               if p.get("version") is not None else load_plan(p["doc"]),
-                               load_overrides(p["overrides"]), p.get("version"), source)
-                  for p in snapshot["plans"])
     q = snapshot["quantities"]
-    return State(plans, load_overrides(snapshot["overrides"]),
-                 Quantities(q["account"], q["cascade"], q["manual"]))
+    return State(tuple(_plan_of(p, source) for p in snapshot["plans"]),
+                 load_overrides(snapshot["overrides"]),
+                 Quantities(q["account"], q["cascade"], q["manual"]),
+                 _object_plans_of(snapshot.get("object_plans"), source))
 
 
 def billed_state(services: Doc, source: str) -> State:

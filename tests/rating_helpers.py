@@ -42,3 +42,29 @@ def recurring(reply: dict, invoice: int = 0) -> Decimal:
 
 def D(text: str) -> Decimal:
     return Decimal(text)
+
+
+ORACLE_TOLERANCE = Decimal("1e-6")
+
+
+def assert_rates_as_kazoo(document: dict, expect: dict) -> None:
+    """``document`` rated by svc (through bytes, as on the wire) gives the item totals and
+    the invoice summary KAZOO printed for it (``expect``, as the oracle files give it).
+
+    KAZOO computes in IEEE doubles and sums ``recurring`` in its own item order, svc in exact
+    decimals, hence the tolerance. A case in which no plan is reached has no invoice.
+    """
+    reply = loads(dumps(quote_json(rate_quote(parse_quote(loads(dumps(document)))))))
+    if not reply["invoices"]:
+        assert expect["items"] == {} and expect["recurring"] == 0
+        return
+    [invoice] = reply["invoices"]  # every case has one bookkeeper, so one invoice
+    got = {f"{item['category']}.{item['item']}": item["total"] for item in invoice["items"]}
+    assert set(got) == set(expect["items"])
+    wrong = {key: (got[key], want) for key, want in expect["items"].items()
+             if abs(got[key] - want) > ORACLE_TOLERANCE}
+    assert not wrong, f"item totals (svc, KAZOO): {wrong}"
+    summary = invoice["summary"]
+    assert abs(summary["recurring"] - expect["recurring"]) <= ORACLE_TOLERANCE
+    if "today" in expect:
+        assert abs(summary["today"] - expect["today"]) <= ORACLE_TOLERANCE

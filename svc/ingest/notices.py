@@ -134,6 +134,6 @@ def document_change(notice: Notice, classifiers: tuple[NumberClassifier, ...]
             raise Poison("Doc.pvt_tree: must be a list of account ids")
         fields = AccountFields(tuple(tree), _is_true(doc.get("pvt_reseller")),
                                doc.get("pvt_enabled") not in (False, "false"), doc.get("name"))
-    counts = {} if notice.deleted else document_contributions(doc, classifiers).counts
+    contribution = document_contributions(doc, classifiers)  # nothing for a deleted one
     return DocChange(notice.account_id, notice.doc_id, notice.doc_type, notice.rev,
-                     notice.deleted, counts, fields)
+                     notice.deleted, contribution.counts, fields, contribution.object_plans)

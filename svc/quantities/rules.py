@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..rating.coerce import CoercionError, round_half_away, to_decimal
+from ..rating.objects import read_references
 from ..rating.plan import key_path
 from .counts import USER_APPS_ADMINS, USER_APPS_ALL, Counts, bump, entries, resolve_counts
 from .numbers import DEFAULT_CLASSIFIERS, UNKNOWN, NumberClassifier, classify_number
@@ -25,6 +26,8 @@ APPS_STORE_ID = "apps_store"
 class Contribution:
     counts: Counts
     warnings: tuple[str, ...] = ()
+    # the plans the document names in service.plans (its readable entries), None if none
+    object_plans: Mapping[str, Any] | None = None
 
 
 class _Tally:
@@ -242,21 +245,41 @@ _RULES: dict[str, Rule] = {
 DOC_TYPES = frozenset(_RULES) | {APPS_STORE_ID}
 
 
+def _object_plans(doc: Doc, tally: _Tally) -> Mapping[str, Any] | None:
+    """The readable entries of ``service.plans`` (view ``services/object_plans``); an entry
+    KAZOO could not read is left out with a warning, the rest of the document still counts."""
+    service = doc.get("service")
+    plans = service.get("plans") if isinstance(service, dict) else None
+    if plans is None:
+        return None
+    references, unreadable = read_references(plans, "$.service.plans")
+    for violation in unreadable:
+        tally.warn(violation.path, f"{violation.rule}; this plan reference is ignored")
+    readable = {r.plan_id for r in references}
+    named = {plan_id: entry for plan_id, entry in plans.items() if plan_id in readable}
+    return named or None
+
+
 def document_contributions(
     doc: Doc, classifiers: Iterable[NumberClassifier] = DEFAULT_CLASSIFIERS
 ) -> Contribution:
-    """What one document adds to its account's quantities. ``user_apps`` of ``all`` and
-    ``admins`` installs come out under the pseudo-categories of ``counts.py``."""
-    if _is_true(doc.get("pvt_deleted")) or _is_false(doc.get("enabled")):  # ref §1.7.2
+    """What one document adds to its account's quantities, and the plans it names.
+    ``user_apps`` of ``all`` and ``admins`` installs come out under the pseudo-categories of
+    ``counts.py``."""
+    if _is_true(doc.get("pvt_deleted")):  # ref §1.7.2
         return Contribution({})
     tally = _Tally(tuple(classifiers))
+    # the object_plans view skips deleted documents only: a disabled user's plans still apply
+    object_plans = _object_plans(doc, tally)
+    if _is_false(doc.get("enabled")):  # ref §1.7.2
+        return Contribution({}, tuple(tally.warnings), object_plans)
     doc_type = doc.get("pvt_type")
     if doc.get("_id") == APPS_STORE_ID:  # it has no pvt_type (ref §1.7.1)
         _apps_store(doc, tally)
     elif isinstance(doc_type, str) and doc_type in _RULES:
         _RULES[doc_type](doc, tally)
     _billing(doc, tally)
-    return Contribution(tally.counts, tuple(tally.warnings))
+    return Contribution(tally.counts, tuple(tally.warnings), object_plans)
 
 
 # --- one account's documents (`svc quantities`) ----------------------------------------

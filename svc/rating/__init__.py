@@ -1,20 +1,21 @@
 """KAZOO 4.3 service-plan rating as pure functions: no I/O anywhere in this package.
 
 Read next to ``reference/kazoo-service-plans.md``: ``plan`` (§1.1, §2.2 coercions),
-``merge`` (§3), ``item`` (§2.3–§2.7), ``invoice`` (§2.8–§2.9), ``quote`` (SPEC §4), ``lint``.
+``merge`` (§3), ``objects`` (plans named by the account's documents, §3.1), ``item``
+(§2.3–§2.7), ``invoice`` (§2.8–§2.9), ``quote`` (the quote document), ``lint``.
 """
 
 from . import money  # noqa: F401 - exact money before any arithmetic
 from .invoice import ActivationCharge, Invoice, compare_invoices, rate_invoices
 from .item import Quantities, RatedItem, rate_item
 from .lint import lint_plan
-from .merge import AssignedPlan, Bookkeeper, MergeCache, MergedPlan, merge_plans
+from .merge import AssignedPlan, Bookkeeper, MergeCache, MergedPlan, ObjectPlans, merge_plans
 from .plan import PlanInvalid, Violation, load_overrides, load_plan
 from .quote import QuoteInvalid, QuoteRequest, State, parse_quote, quote_json, rate_quote
 
 __all__ = [
     "ActivationCharge", "AssignedPlan", "Bookkeeper", "Invoice", "MergeCache", "MergedPlan",
-    "PlanInvalid", "Quantities", "QuoteInvalid", "QuoteRequest", "RatedItem", "State",
-    "Violation", "compare_invoices", "lint_plan", "load_overrides", "load_plan",
+    "ObjectPlans", "PlanInvalid", "Quantities", "QuoteInvalid", "QuoteRequest", "RatedItem",
+    "State", "Violation", "compare_invoices", "lint_plan", "load_overrides", "load_plan",
     "merge_plans", "parse_quote", "quote_json", "rate_invoices", "rate_item", "rate_quote",
 ]

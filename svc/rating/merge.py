@@ -62,6 +62,28 @@ class AssignedPlan:
 
 
 @dataclass(frozen=True)
+class ObjectPlans:
+    """The plans an account's own documents name (``service.plans`` on users and devices),
+    one copy per reference in KAZOO's order, each with its reference's overrides only.
+
+    They come after the assigned plans, so at equal priority an assigned plan wins. The
+    global overrides never apply to a copy (``kz_services_plans:get_object_plan/4``), and a
+    copy whose plan names no bookkeeper vendor is billed by ``vendor_id``, the account's
+    vendor, whichever vendor the plan came from.
+    """
+
+    copies: tuple[AssignedPlan, ...] = ()
+    vendor_id: str = ""
+
+    @property
+    def cache_key(self) -> Hashable:
+        return (tuple(named.cache_key for named in self.copies), self.vendor_id)
+
+
+NO_OBJECT_PLANS = ObjectPlans()
+
+
+@dataclass(frozen=True)
 class MergedPlan:
     bookkeeper: Bookkeeper
     plan: Json  # category -> item -> item plan
@@ -264,9 +286,11 @@ def merge_plans(
     global_overrides: Json,
     default_bookkeeper: Mapping[str, str] | None = None,
     root: str = "$.plans",
+    object_plans: ObjectPlans = NO_OBJECT_PLANS,
 ) -> list[MergedPlan]:
     """One merged plan per bookkeeper, in the order the bookkeepers first appear; ``root``
     locates the plans in the caller's input for error paths."""
+    defaults = default_bookkeeper or {}
     groups: dict[Bookkeeper, list[Json]] = {}
     for index, assigned in enumerate(plans):
         overrides = combine_overrides(
@@ -276,8 +300,12 @@ def merge_plans(
         # drops them, ref §3.7 correction 2): a category or item a global null empties is
         # gone, not an empty object that would wipe a lower-priority plan's in a simple merge.
         doc = drop_empty(merge_recursive(assigned.doc, overrides))
-        bookkeeper = _bookkeeper(doc, default_bookkeeper or {}, assigned.vendor_id)
-        groups.setdefault(bookkeeper, []).append(doc)
+        groups.setdefault(_bookkeeper(doc, defaults, assigned.vendor_id), []).append(doc)
+    for named in object_plans.copies:
+        # a null in the reference's own overrides deletes the key from this copy only
+        doc = drop_empty(merge_recursive(named.doc, named.overrides))
+        vendor_id = object_plans.vendor_id or named.vendor_id
+        groups.setdefault(_bookkeeper(doc, defaults, vendor_id), []).append(doc)
     return [
         MergedPlan(bookkeeper, merge_group(docs).get("plan") or {})
         for bookkeeper, docs in groups.items()
@@ -297,16 +325,18 @@ class MergeCache:
         global_overrides: Json,
         default_bookkeeper: Mapping[str, str] | None = None,
         root: str = "$.plans",
+        object_plans: ObjectPlans = NO_OBJECT_PLANS,
     ) -> list[MergedPlan]:
         key = (
             tuple(p.cache_key for p in plans),
             fingerprint(global_overrides) if global_overrides else None,
             tuple(sorted((default_bookkeeper or {}).items())),
+            object_plans.cache_key if object_plans.copies else None,
         )
         if (hit := self._entries.get(key)) is not None:
             self._entries.move_to_end(key)
             return hit
-        merged = merge_plans(plans, global_overrides, default_bookkeeper, root)
+        merged = merge_plans(plans, global_overrides, default_bookkeeper, root, object_plans)
         self._entries[key] = merged
         if len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)

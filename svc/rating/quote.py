@@ -17,17 +17,20 @@ from .coerce import MAX_QUANTITY
 from .invoice import Invoice, compare_invoices, rate_invoices, taken_over
 from .item import Quantities
 from .jsonmerge import Json
-from .merge import AssignedPlan, MergeCache
+from .merge import NO_OBJECT_PLANS, AssignedPlan, MergeCache, ObjectPlans
+from .objects import NamingDocument, object_plans, plan_references
 from .plan import PlanInvalid, Violation, key_path, load_overrides, load_plan
 
 
 @dataclass(frozen=True)
 class State:
-    """What is rated: the assigned plans, the global overrides and the quantities."""
+    """What is rated: the assigned plans, the global overrides, the quantities, and the
+    plans the account's documents name."""
 
     plans: tuple[AssignedPlan, ...]
     overrides: Json = field(default_factory=dict)
     quantities: Quantities = field(default_factory=Quantities)
+    object_plans: ObjectPlans = NO_OBJECT_PLANS
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ _DEFAULT_CACHE = MergeCache()
 
 def rate_state(state: State, default_bookkeeper: Mapping[str, str] | None = None,
                cache: MergeCache = _DEFAULT_CACHE) -> list[Invoice]:
-    merged = cache.merge(state.plans, state.overrides, default_bookkeeper)
+    merged = cache.merge(state.plans, state.overrides, default_bookkeeper,
+                         object_plans=state.object_plans)
     return rate_invoices(merged, state.quantities)
 
 
@@ -77,7 +81,8 @@ def rate_switch(proposed: State, billed: State, billed_as_now: State,
 def current_under_proposed(current_plans: Sequence[AssignedPlan], proposed: State,
                            quantities: Quantities) -> State:
     """KAZOO rates the current plans with the proposed overrides and vendor ids, so that
-    changing overrides alone is no change (ref §3.7 correction 5)."""
+    changing overrides alone is no change (ref §3.7 correction 5); the documents naming
+    object plans are the same in both states."""
     by_id = {plan.id: plan for plan in proposed.plans}
     plans = tuple(
         AssignedPlan(p.id, by_id[p.id].vendor_id, p.doc, by_id[p.id].overrides, p.version,
@@ -85,7 +90,7 @@ def current_under_proposed(current_plans: Sequence[AssignedPlan], proposed: Stat
         if p.id in by_id else p
         for p in current_plans
     )
-    return State(plans, proposed.overrides, quantities)
+    return State(plans, proposed.overrides, quantities, proposed.object_plans)
 
 
 def quote_json(invoices: Sequence[Invoice]) -> Json:
@@ -138,11 +143,34 @@ class CurrentIn(_Model):
     quantities: QuantitiesIn | None = None
 
 
+class ObjectPlanIn(_Model):
+    """A document of the account that names plans: its id, pvt_type and service.plans."""
+
+    id: str
+    type: str | None = None
+    plans: dict[str, Any] = Field(
+        default_factory=dict, description="{plan id: {vendor_id?, overrides?}}")
+
+
+class ExtraPlanIn(_Model):
+    """A plan document stored under a vendor but not assigned: an object plan may name it."""
+
+    id: str
+    vendor_id: str
+    doc: dict[str, Any]
+
+
 class QuoteDocument(_Model):
     plans: list[PlanIn] = Field(default_factory=list)
     overrides: dict[str, Any] | None = None
     quantities: QuantitiesIn = Field(default_factory=QuantitiesIn)
     current: CurrentIn | None = None
+    object_plans: list[ObjectPlanIn] = Field(
+        default_factory=list, description="in the view's order: by type, then id")
+    extra_plans: list[ExtraPlanIn] = Field(default_factory=list)
+    vendor_id: str | None = Field(
+        None, description="the account's vendor (its reseller), which an object plan "
+        "reference without vendor_id names; default: the first plan's or extra plan's vendor")
 
 
 def pydantic_path(loc: Sequence[int | str], root: str = "$") -> str:
@@ -173,6 +201,30 @@ def load_assigned_plans(plans: Sequence[PlanIn], root: str) -> tuple[AssignedPla
     return tuple(loaded)
 
 
+def account_vendor(model: QuoteDocument) -> str:
+    if model.vendor_id:
+        return model.vendor_id
+    return next((p.vendor_id for p in [*model.plans, *model.extra_plans] if p.vendor_id), "")
+
+
+def load_object_plans(model: QuoteDocument, plans: Sequence[AssignedPlan]) -> ObjectPlans:
+    """The copies the documents' references make; a reference finds its plan among the
+    assigned plans and the extra plans only (the first of a vendor and id)."""
+    if not model.object_plans and not model.extra_plans:
+        return NO_OBJECT_PLANS
+    vendor = account_vendor(model)
+    documents = [NamingDocument(d.id, d.type, d.plans) for d in model.object_plans]
+    references = plan_references(documents, "$.object_plans")
+    extra = load_assigned_plans(
+        [PlanIn(id=p.id, vendor_id=p.vendor_id, doc=p.doc) for p in model.extra_plans],
+        "$.extra_plans")
+    stored: dict[tuple[str, str], AssignedPlan] = {}
+    for plan in [*plans, *extra]:
+        stored.setdefault((plan.vendor_id, plan.id), plan)
+    return object_plans(references, vendor, lambda vendor_id, plan_id:
+                        stored.get((vendor_id, plan_id)))
+
+
 def parse_quote(document: Any) -> QuoteRequest:
     try:
         model = QuoteDocument.model_validate(document)
@@ -181,7 +233,7 @@ def parse_quote(document: Any) -> QuoteRequest:
     try:
         plans = load_assigned_plans(model.plans, "$.plans")
         proposed = State(plans, load_overrides(model.overrides, "$.overrides"),
-                         model.quantities.to_quantities())
+                         model.quantities.to_quantities(), load_object_plans(model, plans))
         current = None
         if model.current is not None:
             current_plans = (plans if model.current.plans is None
@@ -190,9 +242,11 @@ def parse_quote(document: Any) -> QuoteRequest:
                           else model.current.quantities.to_quantities())
             current = current_under_proposed(current_plans, proposed, quantities)
         # a merge that would crash KAZOO surfaces here, before anything is rated
-        _DEFAULT_CACHE.merge(proposed.plans, proposed.overrides)
+        _DEFAULT_CACHE.merge(proposed.plans, proposed.overrides,
+                             object_plans=proposed.object_plans)
         if current is not None:
-            _DEFAULT_CACHE.merge(current.plans, current.overrides, root="$.current.plans")
+            _DEFAULT_CACHE.merge(current.plans, current.overrides, root="$.current.plans",
+                                 object_plans=current.object_plans)
     except PlanInvalid as error:
         raise QuoteInvalid(error.violations) from None
     return QuoteRequest(proposed, current)

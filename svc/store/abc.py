@@ -24,7 +24,7 @@ Doc = dict[str, Any]
 # The fields each collection can be searched by: equality, or membership for list fields.
 INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "accounts": ("tree",),
-    "services": ("plan_keys",),
+    "services": ("plan_keys", "object_plan_ids"),
     "ledger": ("account_id",),
     "plans": ("vendor_id",),
     "sync_results": ("account_id",),

@@ -45,6 +45,7 @@ class DocChange:
     deleted: bool = False
     counts: Counts = field(default_factory=dict)
     account: AccountFields | None = None  # only for the account's own document
+    object_plans: Doc | None = None  # the plans it names in service.plans, if any
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ def new_services(account_id: str) -> Doc:
         "account_id": account_id,
         "plans": {},  # plan id -> {"vendor_id", "overrides"}
         "plan_keys": [],  # "vendor/plan" of each assigned plan: the plan -> accounts index
+        # documents of the account naming plans: doc id -> {"type", "plans": service.plans}
+        "object_plans": {},
+        "object_plan_ids": [],  # the plan ids they name: the plan -> accounts index
         "overrides": {},
         "bookkeeper": {},
         "default_plan": None,
@@ -145,6 +149,19 @@ def replace_quantities(services: Doc, raw: Counts | None = None,
         changes += _changes(out["account_id"], "cascade", quantities["cascade"], cascade)
         quantities["cascade"] = cascade
     return out, changes
+
+
+def with_object_plans(services: Doc, edits: dict[str, Doc | None]) -> Doc:
+    """The account's documents naming plans, with ``edits`` made (doc id → ``{type,
+    plans}``, or ``None`` when it names nothing any more), and the index of their plan ids."""
+    named = dict(services.get("object_plans") or {})
+    for doc_id, entry in edits.items():
+        if entry is None:
+            named.pop(doc_id, None)
+        else:
+            named[doc_id] = entry
+    plan_ids = sorted({plan_id for entry in named.values() for plan_id in entry["plans"]})
+    return {**services, "object_plans": named, "object_plan_ids": plan_ids}
 
 
 def deep_update(base: Doc, top: Doc) -> Doc:

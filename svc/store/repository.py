@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from .records import (
     new_services,
     plan_key,
     replace_quantities,
+    with_object_plans,
 )
 from .units import Conflict, run_unit
 
@@ -86,6 +88,30 @@ def validate_counts(counts: Any, path: str) -> Counts:
                 raise InvalidInput(f"{path}.{category}.{item}",
                                    f"must be an integer from 0 to {MAX_QUANTITY}")
     return counts
+
+
+@dataclass
+class _Unsettled:
+    """What a batch still owes each account's services document: the sum of its documents'
+    count deltas, and its documents' changed ``service.plans`` (doc id → entry or None)."""
+
+    counts: dict[str, Counts] = field(default_factory=dict)
+    named: dict[str, dict[str, Doc | None]] = field(default_factory=dict)
+
+    def add(self, account_id: str, delta: Counts) -> None:
+        if delta:
+            self.counts[account_id] = add_counts(self.counts.get(account_id, {}), delta)
+
+    def name(self, account_id: str, doc_id: str, entry: Doc | None) -> None:
+        self.named.setdefault(account_id, {})[doc_id] = entry
+
+    def accounts(self) -> list[str]:
+        moved = [a for a, delta in self.counts.items() if any(delta.values())]
+        return list(dict.fromkeys([*moved, *self.named]))
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.named.clear()
 
 
 class Repository:
@@ -155,7 +181,7 @@ class Repository:
         ancestors, and those must be complete."""
         keys = [ledger_key(change.account_id, change.doc_id) for change in changes]
         entries = await self.store.get_many("ledger", keys)
-        unsettled: dict[str, Counts] = {}
+        unsettled = _Unsettled()
         outcomes: list[tuple[str, list[QuantityChange]]] = []
         for key, change in zip(keys, changes, strict=True):
             entry = entries.get(key)
@@ -163,14 +189,17 @@ class Repository:
             if entry is not None and entry.doc["rev"] >= rev:
                 outcomes.append(("ignored", []))
                 continue
-            before = {} if entry is None or entry.doc["deleted"] else entry.doc["counts"]
+            live = entry is not None and not entry.doc["deleted"]
+            before = entry.doc["counts"] if live else {}
+            named_before = entry.doc.get("object_plans") if live else None
             after = {} if change.deleted else change.counts
+            named = None if change.deleted else change.object_plans
             # a delete by id takes the type the ledger knows; one of a document never counted
             # still leaves its tombstone, so that a late create cannot count it
             doc_type = change.doc_type or (entry.doc["type"] if entry else None)
             recorded = {"account_id": change.account_id, "doc_id": change.doc_id,
                         "type": doc_type, "rev": rev, "deleted": change.deleted,
-                        "counts": after}
+                        "counts": after, "object_plans": named}
             version = await self.store.put("ledger", key, recorded,
                                            entry.version if entry else 0)
             entries[key] = Versioned(key, version, recorded)  # a repeat later in the batch
@@ -181,20 +210,20 @@ class Repository:
             if change.account is not None or (change.deleted and change.doc_type == "account"):
                 moved += await self._settle(unsettled)
                 moved += await self._apply_account(change)
-            delta = add_counts(after, negate(before))
-            if delta:
-                unsettled[change.account_id] = add_counts(
-                    unsettled.get(change.account_id, {}), delta)
+            unsettled.add(change.account_id, add_counts(after, negate(before)))
+            if named != named_before:
+                unsettled.name(change.account_id, change.doc_id,
+                               None if named is None else {"type": doc_type, "plans": named})
             outcomes.append(("applied", moved))
         if outcomes:  # the batch's remaining sums go with its last change
             outcomes[-1][1].extend(await self._settle(unsettled))
         return [AppliedChange(outcome, tuple(moved)) for outcome, moved in outcomes]
 
-    async def _settle(self, unsettled: dict[str, Counts]) -> list[QuantityChange]:
+    async def _settle(self, unsettled: _Unsettled) -> list[QuantityChange]:
         moved: list[QuantityChange] = []
-        for account_id, delta in unsettled.items():
-            if any(delta.values()):
-                moved += await self._add_own(account_id, delta)
+        for account_id in unsettled.accounts():
+            moved += await self._add_own(account_id, unsettled.counts.get(account_id, {}),
+                                         unsettled.named.get(account_id, {}))
         unsettled.clear()
         return moved
 
@@ -210,11 +239,14 @@ class Repository:
     async def _put(self, found: Versioned, collection: str, doc: Doc) -> None:
         await self.store.put(collection, found.key, doc, found.version)
 
-    async def _add_own(self, account_id: str, delta: Counts) -> list[QuantityChange]:
+    async def _add_own(self, account_id: str, delta: Counts,
+                       named: dict[str, Doc | None]) -> list[QuantityChange]:
         account = await self._ensure("accounts", account_id, new_account)
         services = await self._load("services", account_id, new_services)
         doc, resolved_delta, changes = add_own_counts(services.doc, delta)
-        if changes:
+        if named:  # the plans its documents name changed: billed anew
+            doc = with_object_plans(doc, named)
+        if changes or named:
             doc = mark_dirty(doc, self.clock(), self.sync_buffer_s)
         await self._put(services, "services", doc)
         if resolved_delta and not account.doc["pending"] and not account.doc["deleted"]:
@@ -382,6 +414,7 @@ class Repository:
                     "type": change.doc_type or (entry.doc["type"] if entry else None),
                     "rev": rev, "deleted": change.deleted,
                     "counts": {} if change.deleted else change.counts,
+                    "object_plans": None if change.deleted else change.object_plans,
                 }, entry.version if entry else 0)
             await self._ensure("accounts", account_id, new_account)
             return await self._recount_own(account_id)
@@ -397,14 +430,23 @@ class Repository:
     async def _recount_own(self, account_id: str) -> list[QuantityChange]:
         keys = await self.store.find_keys("ledger", "account_id", account_id)
         raw: Counts = {}
+        named: dict[str, Doc | None] = {}
         for entry in (await self.store.get_many("ledger", keys)).values():
             if not entry.doc["deleted"]:
                 raw = add_counts(raw, entry.doc["counts"])
+                if entry.doc.get("object_plans"):
+                    named[entry.doc["doc_id"]] = {"type": entry.doc["type"],
+                                                  "plans": entry.doc["object_plans"]}
         services = await self._load("services", account_id, new_services)
         doc, changes = replace_quantities(services.doc, raw=raw)
-        if changes or services.version == 0:
+        renamed = named != (services.doc.get("object_plans") or {})
+        if renamed:
+            gone = {doc_id: None for doc_id in services.doc.get("object_plans") or {}}
+            doc = with_object_plans(doc, {**gone, **named})
+        if changes or renamed or services.version == 0:
             await self._put(services, "services",
-                            mark_dirty(doc, self.clock(), self.sync_buffer_s) if changes else doc)
+                            mark_dirty(doc, self.clock(), self.sync_buffer_s)
+                            if changes or renamed else doc)
         emit_quantity_changes(changes)
         return changes
 
@@ -487,17 +529,21 @@ class Repository:
         version = await self.store.put("plans", key, record, found.version if found else 0)
         note(Change(vendor_id, "plan_edited", _plan_audited(found), {
             "plan_id": plan_id, "version": version, "doc": doc}))
-        await self._touch_accounts_of_plan(key)
+        await self._touch_accounts_of_plan(key, plan_id)
         return Versioned(key, version, record)
 
     async def _store_plan_deletion(self, found: Versioned) -> None:
         await self.store.put("plans", found.key, {**found.doc, "deleted": True}, found.version)
         note(Change(found.doc["vendor_id"], "plan_edited", _plan_audited(found), None))
-        await self._touch_accounts_of_plan(found.key)
+        await self._touch_accounts_of_plan(found.key, found.doc["id"])
 
-    async def _touch_accounts_of_plan(self, key: str) -> None:
-        """Every account the plan is assigned to is billed anew (SPEC §12)."""
-        for account_id in await self.store.find_keys("services", "plan_keys", key):
+    async def _touch_accounts_of_plan(self, key: str, plan_id: str) -> None:
+        """Every account the plan is assigned to, or that a document of names a plan of
+        that id (of whichever vendor: the vendor a reference means can change with the
+        account's reseller), is billed anew (SPEC §12)."""
+        assigned = await self.store.find_keys("services", "plan_keys", key)
+        named = await self.store.find_keys("services", "object_plan_ids", plan_id)
+        for account_id in dict.fromkeys([*assigned, *named]):
             await self._touch(account_id)
 
     async def list_plans(self, vendor_id: str) -> list[Versioned]:
