@@ -39,6 +39,9 @@ class Metrics:
             "delinquent, failed).", ["bookkeeper", "outcome"], **on)
         self.dead_letters = Counter(
             "svc_dead_letters", "Messages svc dead-lettered, by reason code.", ["reason"], **on)
+        self.pending_rereads = Gauge(
+            "svc_pending_rereads", "Documents a lagging CouchDB replica had only at an older "
+            "revision than their notice, recorded to be read again.", **on)
         self.broker_connected = Gauge(
             "svc_broker_connected", "1 while the AMQP connection is up, else 0.", **on)
 
