@@ -78,7 +78,8 @@ class NoticeConsumer:
         self._pending: list[Pending] = []
         # id(message) -> (when a read first found it behind, reads that did)
         self._lag: dict[int, tuple[float, int]] = {}
-        self._retries: set[asyncio.TimerHandle] = set()
+        # notices of a lagging replica, each waiting for its next read
+        self._retries: dict[asyncio.TimerHandle, list[Pending]] = {}
         # while the source is down, notices that need it wait here (unacked) for one probe
         self._waiting: list[Pending] = []
         self._probe: asyncio.Task[None] | None = None
@@ -133,11 +134,11 @@ class NoticeConsumer:
         handle: asyncio.TimerHandle
 
         def due() -> None:
-            self._retries.discard(handle)
+            self._retries.pop(handle, None)
             self._enqueue(items)
 
         handle = asyncio.get_running_loop().call_later(delay_s, due)
-        self._retries.add(handle)
+        self._retries[handle] = items
 
     async def _flushing(self) -> None:
         """The one writer of pending changes. Deliveries only append, so what is held in
@@ -150,11 +151,14 @@ class NoticeConsumer:
 
     async def flush(self) -> None:
         """Write everything pending, after the batch being written and acked (at stop).
-        Notices waiting to be read again, or waiting for the store, are left unacked: the
-        broker redelivers them."""
-        for handle in self._retries:
+        Notices of a lagging replica are recorded to be re-read and acked, so that a restart
+        does not count toward their delivery limit either; notices waiting for the source
+        or the store are left unacked: the broker redelivers them."""
+        retries, self._retries = self._retries, {}
+        for handle, items in retries.items():
             handle.cancel()
-        self._retries.clear()
+            for message, notice in items:
+                await self._defer(message, notice)
         if self._probe is not None:
             self._probe.cancel()
         await self._flush_batch()  # takes the lock: waits for a batch in progress
@@ -218,17 +222,26 @@ class NoticeConsumer:
             self._retry_later([(message, lag.notice)],
                               min(RETRY_BASE_S * 2 ** reads, RETRY_MAX_S, left_s))
             return
-        try:
-            await self.rereads.record(lag.notice, message.body, message.routing_key or "")
-        except TRANSIENT_STORE_ERRORS as error:  # read again later, recorded if still behind
-            log.warning("could not record a lagging document, read again later: %s", error)
+        log.info("document source still behind (rev %d < %s) after the lag budget",
+                 lag.fetched_rev, lag.notice.rev)
+        if not await self._defer(message, lag.notice):
+            # read again later, and recorded then if the source is still behind
             self._retry_later([(message, lag.notice)], RETRY_MAX_S)
-            return
+
+    async def _defer(self, message: Delivery, notice: Notice) -> bool:
+        """The document recorded to be read again in the background, the notice acked;
+        False when the store could not take the record (the notice stays unacked)."""
+        try:
+            await self.rereads.record(notice, message.body, message.routing_key or "")
+        except TRANSIENT_STORE_ERRORS as error:
+            log.warning("could not record a lagging document: %s", error)
+            return False
         self._lag.pop(id(message), None)
-        log.info("document source still behind (rev %d < %s): document recorded to be read "
-                 "again, notice acked", lag.fetched_rev, lag.notice.rev)
-        self._count(lag.notice.doc_type or "other", "deferred")
+        log.info("document %s of account %s recorded to be read again at rev %s, notice acked",
+                 notice.doc_id, notice.account_id, notice.rev)
+        self._count(notice.doc_type or "other", "deferred")
         await self._ack(message)
+        return True
 
     async def _flush_batch(self) -> None:
         async with self._lock:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from waiting import eventually
 
 from svc.amqp import notices as consumer_module
 from svc.amqp.notices import NoticeConsumer
@@ -147,3 +148,21 @@ async def test_a_replica_still_behind_after_the_lag_budget_gets_the_document_rec
     assert source.reads > 1  # read again within the budget
     assert await rereads.count() == 1
     assert await repo.services(edited["Account-ID"]) is None  # nothing counted at rev 1
+
+
+async def test_a_notice_inside_its_lag_budget_at_stop_is_recorded_not_handed_back(repo):
+    source = LaggingSource()
+    rereads = PendingRereads(repo.store)
+    consumer = NoticeConsumer(repo, Publisher(), DEFAULT_CLASSIFIERS, source=source,
+                              rereads=rereads, lag_budget_s=60)
+    edited = genuine(lambda _, b: b.get("Type") == "device" and b["Event-Name"] == "doc_edited")
+    delivery = Delivery(json.dumps(edited).encode())
+    await consumer.on_message(delivery)
+
+    async def read_once():
+        return source.reads >= 1
+
+    await eventually(read_once)
+    await consumer.flush()  # at stop
+    assert delivery.acked and not delivery.requeued
+    assert await rereads.count() == 1
