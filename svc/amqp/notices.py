@@ -70,7 +70,7 @@ class NoticeConsumer:
         self.source = source  # where notices without Doc are completed (SPEC §13)
         # a document the source still has at an older revision after lag_budget_s is
         # recorded here, to be read again in the background
-        self.rereads = rereads or PendingRereads(repo.store)
+        self.rereads = rereads if rereads is not None else PendingRereads(repo.store)
         self.lag_budget_s = lag_budget_s
         self.batch = batch
         self.linger_s = linger_s
@@ -154,16 +154,16 @@ class NoticeConsumer:
         Notices of a lagging replica are recorded to be re-read and acked, so that a restart
         does not count toward their delivery limit either; notices waiting for the source
         or the store are left unacked: the broker redelivers them."""
-        retries, self._retries = self._retries, {}
-        for handle, items in retries.items():
-            handle.cancel()
-            for message, notice in items:
-                await self._defer(message, notice)
         if self._probe is not None:
             self._probe.cancel()
         await self._flush_batch()  # takes the lock: waits for a batch in progress
         while self._pending:
             await self._flush_batch()
+        retries, self._retries = self._retries, {}  # what those batches found behind too
+        for handle, items in retries.items():
+            handle.cancel()
+            for message, notice in items:
+                await self._defer(message, notice)
         if self._store_retry is not None:
             self._store_retry.cancel()
 

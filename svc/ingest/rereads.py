@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..sources import DocumentSource
-from ..store import DocumentStore, VersionConflict, Versioned
+from ..sources import DocumentSource, SourceUnavailable
+from ..store import DocumentStore, StoreUnavailable, VersionConflict, Versioned
 from ..store.abc import DUE_FIELD
 from ..store.records import ledger_key
 from ..store.units import run_unit
@@ -142,11 +142,13 @@ class Rereader:
 
     async def run(self, interval_s: float, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            full = False
             try:
                 full = await self.reread_due() >= self.batch
-            except Exception:  # noqa: BLE001 - store or source trouble: the records wait
-                log.warning("re-reading lagging documents failed", exc_info=True)
-                full = False
+            except (SourceUnavailable, StoreUnavailable) as error:  # the records wait
+                log.warning("lagging documents not re-read now: %s", error)
+            except Exception:  # noqa: BLE001 - the task outlives any one failure
+                log.exception("re-reading lagging documents failed")
             if not full:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval_s)
