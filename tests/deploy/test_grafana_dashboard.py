@@ -24,6 +24,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "svc_sync_attempts_total": ("counter", frozenset({"bookkeeper", "outcome"})),
     "svc_dead_letters_total": ("counter", frozenset({"reason"})),
     "svc_broker_connected": ("gauge", frozenset()),
+    "svc_pending_rereads": ("gauge", frozenset()),
 }
 TARGET_LABELS = frozenset({"job", "instance"})  # added by Prometheus to every series
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
