@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,6 +42,11 @@ class PendingRereads:
         self.first_s = first_s
         self.max_s = max_s
         self.clock = clock
+        # whether any record may exist, from a look at the store at most every first_s and
+        # from the records written here: spares the consumer a read per batch when nothing
+        # lags (the usual case)
+        self.maybe_pending = True
+        self._looked_at = -math.inf
 
     def _interval(self, attempts: int) -> float:
         return min(self.first_s * 2 ** min(attempts, MAX_DOUBLINGS), self.max_s)
@@ -64,6 +70,12 @@ class PendingRereads:
             }, found.version if found else 0)
 
         await run_unit(self.store, work)
+        self.maybe_pending = True
+
+    async def refresh(self) -> None:
+        """Look whether any record exists (another replica may have written one)."""
+        self._looked_at = self.clock()
+        self.maybe_pending = bool(await self.store.find_due(COLLECTION, math.inf, 1))
 
     async def claim_due(self, limit: int = BATCH) -> list[Versioned]:
         """The records due now, each moved to its next re-read time first: a replica that
@@ -88,7 +100,12 @@ class PendingRereads:
 
     async def supersede(self, written: Iterable[Notice]) -> None:
         """Remove the records of documents just written at their revision or a newer one
-        (a revision ``None``, a delete by id, outranks every other)."""
+        (a revision ``None``, a delete by id, outranks every other). Best effort: a record
+        left behind is read again later, and the revision ledger ignores the older read."""
+        if self.clock() - self._looked_at >= self.first_s:
+            await self.refresh()
+        if not self.maybe_pending:
+            return
         newest: dict[str, float] = {}
         for notice in written:
             rev = float("inf") if notice.rev is None else notice.rev
@@ -100,7 +117,9 @@ class PendingRereads:
                     await self.store.delete(COLLECTION, key, found.version)
 
     async def count(self) -> int:
-        return sum([1 async for _ in self.store.scan(COLLECTION)])
+        found = sum([1 async for _ in self.store.scan(COLLECTION)])
+        self.maybe_pending = found > 0
+        return found
 
 
 def recorded_notice(record: Versioned) -> Notice:

@@ -69,3 +69,16 @@ async def test_a_written_revision_supersedes_records_of_it_and_older_ones(store,
                              notice(9, "elsewhere")])
     clock.now += 5
     assert [recorded_notice(r).doc_id for r in await pending.claim_due()] == ["d1"]
+
+
+async def test_whether_any_record_may_exist_follows_the_store(store, clock):
+    pending = PendingRereads(store, clock=clock)
+    await pending.refresh()
+    assert not pending.maybe_pending  # the consumer then skips superseding
+    await PendingRereads(store, clock=clock).record(notice(2), b"{}", "k")  # another replica
+    await pending.refresh()
+    assert pending.maybe_pending
+    await pending.supersede([notice(2)])
+    assert await pending.count() == 0 and not pending.maybe_pending
+    await record(pending, 3)
+    assert pending.maybe_pending
