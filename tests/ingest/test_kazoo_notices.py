@@ -133,31 +133,33 @@ class Publisher:
     """Nothing is dead-lettered here."""
 
 
+EDITED = genuine(lambda _, b: b.get("Type") == "device" and b["Event-Name"] == "doc_edited")
+
+
+async def a_lagging_delivery(repo, lag_budget_s: float
+                             ) -> tuple[NoticeConsumer, LaggingSource, Delivery]:
+    """A consumer reading a replica that stays behind, and a delivery of a genuine notice."""
+    source = LaggingSource()
+    consumer = NoticeConsumer(repo, Publisher(), DEFAULT_CLASSIFIERS, source=source,
+                              rereads=PendingRereads(repo.store), lag_budget_s=lag_budget_s)
+    delivery = Delivery(json.dumps(EDITED).encode())
+    await consumer.on_message(delivery)
+    return consumer, source, delivery
+
+
 async def test_a_replica_still_behind_after_the_lag_budget_gets_the_document_recorded(
         repo, monkeypatch):
     monkeypatch.setattr(consumer_module, "RETRY_BASE_S", 0.001)
-    source = LaggingSource()
-    rereads = PendingRereads(repo.store)
-    consumer = NoticeConsumer(repo, Publisher(), DEFAULT_CLASSIFIERS, source=source,
-                              rereads=rereads, lag_budget_s=0.05)
-    edited = genuine(lambda _, b: b.get("Type") == "device" and b["Event-Name"] == "doc_edited")
-    delivery = Delivery(json.dumps(edited).encode())
-    await consumer.on_message(delivery)
+    consumer, source, delivery = await a_lagging_delivery(repo, 0.05)
     await asyncio.wait_for(delivery.settled.wait(), 5)
     assert delivery.acked and not delivery.requeued  # never back to the queue
     assert source.reads > 1  # read again within the budget
-    assert await rereads.count() == 1
-    assert await repo.services(edited["Account-ID"]) is None  # nothing counted at rev 1
+    assert await consumer.rereads.count() == 1
+    assert await repo.services(EDITED["Account-ID"]) is None  # nothing counted at rev 1
 
 
 async def test_a_notice_inside_its_lag_budget_at_stop_is_recorded_not_handed_back(repo):
-    source = LaggingSource()
-    rereads = PendingRereads(repo.store)
-    consumer = NoticeConsumer(repo, Publisher(), DEFAULT_CLASSIFIERS, source=source,
-                              rereads=rereads, lag_budget_s=60)
-    edited = genuine(lambda _, b: b.get("Type") == "device" and b["Event-Name"] == "doc_edited")
-    delivery = Delivery(json.dumps(edited).encode())
-    await consumer.on_message(delivery)
+    consumer, source, delivery = await a_lagging_delivery(repo, 60)
 
     async def read_once():
         return source.reads >= 1
@@ -165,4 +167,4 @@ async def test_a_notice_inside_its_lag_budget_at_stop_is_recorded_not_handed_bac
     await eventually(read_once)
     await consumer.flush()  # at stop
     assert delivery.acked and not delivery.requeued
-    assert await rereads.count() == 1
+    assert await consumer.rereads.count() == 1
