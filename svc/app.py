@@ -27,6 +27,7 @@ from .bookkeepers.router import BookkeeperRouter
 from .delivery_actions import delivery_actions
 from .handlers import HANDLERS, delivery_retry_handler, reconcile_handler, sync_handler
 from .ingest.importer import Importer
+from .ingest.rereads import PendingRereads, Rereader
 from .ops import Metrics, ProbeServer, Readiness
 from .outbox import OutboxRelay
 from .settings import Settings
@@ -56,6 +57,7 @@ class Service:
     sync: SyncLoop | None = None
     notices: NoticeConsumer | None = None
     source: DocumentSource | None = None
+    rereads: PendingRereads | None = None
     relay: OutboxRelay | None = None
     _relaying: asyncio.Task[None] | None = None
     _relay_stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -69,6 +71,8 @@ class Service:
         await self.store.open()
         self.repo = Repository(self.store, master_account_id=settings.master_account_id,
                                sync_buffer_s=settings.sync_buffer_s)
+        self.rereads = PendingRereads(self.store, settings.couch_reread_s,
+                                      settings.couch_reread_max_s)
         # The HTTP API (SPEC §15) runs the RPC server's own handlers, which exist once the
         # broker is up: until then, and once stopping, it answers 503.
         api = HttpApi(self.repo, settings.api_tokens, settings.max_message_bytes,
@@ -118,11 +122,16 @@ class Service:
         self.notices = NoticeConsumer(self.repo, publisher, settings.number_classifiers,
                                       observe=self.metrics.doc_change,
                                       max_bytes=settings.max_message_bytes,
-                                      source=self.source)
+                                      source=self.source, rereads=self.rereads,
+                                      lag_budget_s=settings.couch_lag_budget_s)
         self.consumers.append((notice_queue,
                                await notice_queue.consume(self.notices.on_message)))
         self.tasks.append(asyncio.create_task(
             self.sync.run(settings.sync_interval_s, self.stopping)))
+        if self.source is not None:  # documents a lagging replica had at an older revision
+            rereader = Rereader(self.rereads, self.source, self.notices.resubmit)
+            self.tasks.append(asyncio.create_task(
+                rereader.run(settings.couch_reread_s, self.stopping)))
         self._relaying = asyncio.create_task(self.relay.run(self._relay_stop))
         log.info("svc serving", extra={"event": "started"})
 
@@ -192,18 +201,29 @@ class Service:
             down.append("consumers")
         return Readiness(not down, {"status": "not_ready" if down else "ready", "down": down,
                                     "bookkeepers": self._bookkeepers_report(),
-                                    "deliveries": await self._stuck_report()})
+                                    "deliveries": await self._stuck_report(),
+                                    "pending_rereads": await self._pending_rereads()})
 
     async def _stuck_report(self) -> dict[str, Any] | None:
         """Stuck deliveries are shown, not counted as unreadiness: another replica could do
         no better, and taking every replica out of service would stop all billing."""
         try:
             assert self.store is not None and self.repo is not None
-            stuck = await stuck_deliveries(self.store, self.repo.clock(),
-                                           self.settings.stuck_delivery_s)
+            stuck = await asyncio.wait_for(stuck_deliveries(
+                self.store, self.repo.clock(), self.settings.stuck_delivery_s),
+                READINESS_PROBE_TIMEOUT_S)
         except Exception:  # noqa: BLE001 - the store's own entry says it is down
             return None
         return stuck.as_json(self.settings.stuck_delivery_s)
+
+    async def _pending_rereads(self) -> int | None:
+        """Information only: documents waiting for a lagging replica are no failure (None:
+        the store did not answer)."""
+        try:
+            assert self.rereads is not None
+            return await asyncio.wait_for(self.rereads.count(), READINESS_PROBE_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - the store is named down already
+            return None
 
     def _bookkeepers_report(self) -> list[dict[str, Any]]:
         """Each configured bookkeeper (and each cluster bookkeeper seen) with its last
@@ -233,6 +253,8 @@ class Service:
                                        self.settings.stuck_delivery_s)
         self.metrics.stuck_deliveries.set(stuck.count)
         self.metrics.oldest_unsettled_delivery_age.set(stuck.oldest_age_s)
+        assert self.rereads is not None
+        self.metrics.pending_rereads.set(await self.rereads.count())
 
     async def stop(self) -> None:
         self.stopping.set()  # /readyz turns 503 first, so no new work is routed here

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # credentials (http://user:pass@couch:5984), so it is a secret
     couch_url: SecretStr | None = None
     couch_timeout_s: float = Field(10, gt=0)
+    # a document CouchDB still has at an older revision than its notice (a lagging replica)
+    # is read again for couch_lag_budget_s; then the notice is acked and the document
+    # recorded, to be read again after couch_reread_s, the interval doubling up to the max
+    couch_lag_budget_s: float = Field(10, gt=0)
+    couch_reread_s: float = Field(5, gt=0)
+    couch_reread_max_s: float = Field(300, gt=0)
     # {"<bookkeeper id>": {"adapter": "local"|"http"|"kazoo", "url", "secret", "timeout_s"}}
     bookkeepers: dict[str, BookkeeperSetting] = Field(default_factory=dict)
     # {"<name>": {"token": "<secret>", "account_id": "<account>"}}: the HTTP API's callers

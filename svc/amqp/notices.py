@@ -2,7 +2,10 @@
 transactions, completes notices without ``Doc`` from the document source (one read per
 database per batch), acks after the write, and dead-letters poison with its reason. While the
 document source or the store cannot answer, the notices wait unacked for it with back-off:
-only a notice that can never be applied is dead-lettered.
+only a notice that can never be applied is dead-lettered. A notice whose document the source
+has only at an older revision (a lagging replica) is read again for the lag budget, then
+recorded to be re-read in the background and acked: lag never counts toward the queue's
+delivery limit.
 
 What a notice means is decided in ``svc.ingest``; this module only moves deliveries.
 """
@@ -12,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from aio_pika.abc import AbstractIncomingMessage
 
 from ..ingest.notices import Ignored, Notice, PlanWrite, Poison, document_change, read_notice
+from ..ingest.rereads import PendingRereads
 from ..ingest.resolve import Lagging, complete_notices
 from ..jsonio import loads
 from ..quantities import NumberClassifier
@@ -27,8 +31,6 @@ from ..store.audit import Actor, acting
 from .publisher import Publisher
 
 log = logging.getLogger("svc.notices")
-Pending = tuple[AbstractIncomingMessage, Notice]
-LAG_RETRIES = 5  # then the notice goes back to the queue (a replica far behind)
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 10.0
 # What the store raises when the same write may succeed later: unreachable, busy or locked
@@ -38,6 +40,20 @@ TRANSIENT_STORE_ERRORS = (StoreUnavailable, Conflict)
 NOTICE = Actor("notice", "doc_change")  # who the audit trail says made a document's change
 
 
+class Delivery(Protocol):
+    """A broker delivery, or a document re-read after a lagging replica caught up."""
+
+    body: bytes
+    routing_key: str | None
+
+    async def ack(self) -> None: ...
+
+    async def nack(self, requeue: bool = True) -> None: ...
+
+
+Pending = tuple[Delivery, Notice]
+
+
 class NoticeConsumer:
     """Collects deliveries into batches of up to ``batch`` (or what arrives within
     ``linger_s``) and writes each batch in one store transaction."""
@@ -45,18 +61,25 @@ class NoticeConsumer:
     def __init__(self, repo: Repository, publisher: Publisher,
                  classifiers: tuple[NumberClassifier, ...], batch: int = 200,
                  linger_s: float = 0.005, observe: Any = None,
-                 max_bytes: int | None = None, source: DocumentSource | None = None) -> None:
+                 max_bytes: int | None = None, source: DocumentSource | None = None,
+                 rereads: PendingRereads | None = None, lag_budget_s: float = 10.0) -> None:
         self.repo = repo
         self.max_bytes = max_bytes  # larger notices are dead-lettered (SPEC §10)
         self.publisher = publisher
         self.classifiers = classifiers
         self.source = source  # where notices without Doc are completed (SPEC §13)
+        # a document the source still has at an older revision after lag_budget_s is
+        # recorded here, to be read again in the background
+        self.rereads = rereads if rereads is not None else PendingRereads(repo.store)
+        self.lag_budget_s = lag_budget_s
         self.batch = batch
         self.linger_s = linger_s
         self.observe = observe  # metrics hook: (doc type, outcome)
         self._pending: list[Pending] = []
-        self._lag_attempts: dict[int, int] = {}  # id(message) -> reads that found it behind
-        self._retries: set[asyncio.TimerHandle] = set()
+        # id(message) -> (when a read first found it behind, reads that did)
+        self._lag: dict[int, tuple[float, int]] = {}
+        # notices of a lagging replica, each waiting for its next read
+        self._retries: dict[asyncio.TimerHandle, list[Pending]] = {}
         # while the source is down, notices that need it wait here (unacked) for one probe
         self._waiting: list[Pending] = []
         self._probe: asyncio.Task[None] | None = None
@@ -95,6 +118,11 @@ class NoticeConsumer:
         else:
             self._enqueue([(message, notice)])
 
+    def resubmit(self, items: list[Pending]) -> None:
+        """Complete notices from elsewhere (documents re-read once the source caught up):
+        written in the batches like deliveries."""
+        self._enqueue(items)
+
     def _enqueue(self, items: list[Pending]) -> None:
         self._pending.extend(items)
         if self._flush_task is None or self._flush_task.done():
@@ -106,11 +134,11 @@ class NoticeConsumer:
         handle: asyncio.TimerHandle
 
         def due() -> None:
-            self._retries.discard(handle)
+            self._retries.pop(handle, None)
             self._enqueue(items)
 
         handle = asyncio.get_running_loop().call_later(delay_s, due)
-        self._retries.add(handle)
+        self._retries[handle] = items
 
     async def _flushing(self) -> None:
         """The one writer of pending changes. Deliveries only append, so what is held in
@@ -123,16 +151,19 @@ class NoticeConsumer:
 
     async def flush(self) -> None:
         """Write everything pending, after the batch being written and acked (at stop).
-        Notices waiting to be read again, or waiting for the store, are left unacked: the
-        broker redelivers them."""
-        for handle in self._retries:
-            handle.cancel()
-        self._retries.clear()
+        Notices of a lagging replica are recorded to be re-read and acked, so that a restart
+        does not count toward their delivery limit either; notices waiting for the source
+        or the store are left unacked: the broker redelivers them."""
         if self._probe is not None:
             self._probe.cancel()
         await self._flush_batch()  # takes the lock: waits for a batch in progress
         while self._pending:
             await self._flush_batch()
+        retries, self._retries = self._retries, {}  # what those batches found behind too
+        for handle, items in retries.items():
+            handle.cancel()
+            for message, notice in items:
+                await self._defer(message, notice)
         if self._store_retry is not None:
             self._store_retry.cancel()
 
@@ -160,7 +191,7 @@ class NoticeConsumer:
             if isinstance(answer, Lagging):
                 await self._lagging(message, answer)
             else:
-                self._lag_attempts.pop(id(message), None)
+                self._lag.pop(id(message), None)
                 complete.append((message, answer))
         return complete
 
@@ -180,18 +211,37 @@ class NoticeConsumer:
             self._enqueue(waiting)
             return
 
-    async def _lagging(self, message: AbstractIncomingMessage, lag: Lagging) -> None:
-        attempts = self._lag_attempts.get(id(message), 0) + 1
-        if attempts > LAG_RETRIES:
-            self._lag_attempts.pop(id(message), None)
-            log.warning("document source still behind (rev %d < %s), notice requeued",
-                        lag.fetched_rev, lag.notice.rev)
-            self._count(lag.notice.doc_type or "other", "requeued")
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
+    async def _lagging(self, message: Delivery, lag: Lagging) -> None:
+        """Read again with back-off within the lag budget, unacked (the broker does not
+        count it); past the budget, recorded to be re-read in the background, and acked."""
+        now = asyncio.get_running_loop().time()
+        since, reads = self._lag.get(id(message), (now, 0))
+        left_s = self.lag_budget_s - (now - since)
+        if left_s > 0:
+            self._lag[id(message)] = (since, reads + 1)
+            self._retry_later([(message, lag.notice)],
+                              min(RETRY_BASE_S * 2 ** reads, RETRY_MAX_S, left_s))
             return
-        self._lag_attempts[id(message)] = attempts
-        self._retry_later([(message, lag.notice)], RETRY_BASE_S * 2 ** attempts)
+        log.info("document source still behind (rev %d < %s) after the lag budget",
+                 lag.fetched_rev, lag.notice.rev)
+        if not await self._defer(message, lag.notice):
+            # read again later, and recorded then if the source is still behind
+            self._retry_later([(message, lag.notice)], RETRY_MAX_S)
+
+    async def _defer(self, message: Delivery, notice: Notice) -> bool:
+        """The document recorded to be read again in the background, the notice acked;
+        False when the store could not take the record (the notice stays unacked)."""
+        try:
+            await self.rereads.record(notice, message.body, message.routing_key or "")
+        except TRANSIENT_STORE_ERRORS as error:
+            log.warning("could not record a lagging document: %s", error)
+            return False
+        self._lag.pop(id(message), None)
+        log.info("document %s of account %s recorded to be read again at rev %s, notice acked",
+                 notice.doc_id, notice.account_id, notice.rev)
+        self._count(notice.doc_type or "other", "deferred")
+        await self._ack(message)
+        return True
 
     async def _flush_batch(self) -> None:
         async with self._lock:
@@ -223,6 +273,17 @@ class NoticeConsumer:
             await self._apply(changes)
             if self._store_retry is None:
                 self._store_delay_s = RETRY_BASE_S  # the store took the batch
+                await self._supersede([notice for (_, notice), _ in plans + changes])
+
+    async def _supersede(self, written: list[Notice]) -> None:
+        """A document written here needs no re-read of an older revision any more. Should
+        the store fail now, the re-read comes and the revision ledger ignores it."""
+        if not written:
+            return
+        try:
+            await self.rereads.supersede(written)
+        except TRANSIENT_STORE_ERRORS as error:
+            log.warning("pending re-reads not superseded: %s", error)
 
     def _wait_for_store(self, items: list[Pending], error: Exception) -> None:
         """Hold ``items`` unacked until one retry after the back-off (a nack would count
@@ -274,7 +335,7 @@ class NoticeConsumer:
                         "and ignored as already applied", lost)
 
     @staticmethod
-    async def _ack(message: AbstractIncomingMessage) -> bool:
+    async def _ack(message: Delivery) -> bool:
         """The change is in the store. If the delivery's channel went down with the broker,
         the ack is lost and the broker delivers the notice again, which the revision check
         ignores: one lost ack must not leave the rest of the batch unacked."""
@@ -284,7 +345,7 @@ class NoticeConsumer:
             return False
         return True
 
-    async def _apply_one(self, message: AbstractIncomingMessage,
+    async def _apply_one(self, message: Delivery,
                          change: DocChange) -> AppliedChange | None:
         """``None``: dead-lettered. What the store cannot take now is raised."""
         try:
@@ -298,7 +359,7 @@ class NoticeConsumer:
                                     "apply_failed")
         return None
 
-    async def _write_plan(self, message: AbstractIncomingMessage, write: PlanWrite) -> None:
+    async def _write_plan(self, message: Delivery, write: PlanWrite) -> None:
         """Through the revision ledger. What the store cannot take now is raised."""
         try:
             with acting(NOTICE):
@@ -317,7 +378,7 @@ class NoticeConsumer:
         self._count("service_plan", result.outcome)
         await self._ack(message)
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str,
+    async def _dead_letter(self, message: Delivery, reason: str,
                            code: str) -> None:
         log.warning("notice dead-lettered: %s", reason,
                     extra={"event": "dead_letter", "routing_key": message.routing_key})

@@ -46,6 +46,9 @@ class Metrics:
         self.oldest_unsettled_delivery_age = Gauge(
             "svc_oldest_unsettled_delivery_age_seconds",
             "Seconds since the first attempt of the oldest unsettled delivery.", **on)
+        self.pending_rereads = Gauge(
+            "svc_pending_rereads", "Documents a lagging CouchDB replica had only at an older "
+            "revision than their notice, recorded to be read again.", **on)
         self.broker_connected = Gauge(
             "svc_broker_connected", "1 while the AMQP connection is up, else 0.", **on)
 

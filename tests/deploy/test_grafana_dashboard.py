@@ -26,6 +26,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "svc_broker_connected": ("gauge", frozenset()),
     "svc_deliveries_stuck": ("gauge", frozenset()),
     "svc_oldest_unsettled_delivery_age_seconds": ("gauge", frozenset()),
+    "svc_pending_rereads": ("gauge", frozenset()),
 }
 TARGET_LABELS = frozenset({"job", "instance"})  # added by Prometheus to every series
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -1,6 +1,7 @@
 """KAZOO's notices as ``svc.ingest`` reads them (SPEC §13): which databases count, deletes by
 id, the revision rule against what the document source answers, and the consumer waiting on a
-lagging replica. Every notice here is a genuine one from ``fixtures/kazoo_wire``."""
+lagging replica, then recording the document to be read again. Every notice here is a genuine
+one from ``fixtures/kazoo_wire``."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from waiting import eventually
 
 from svc.amqp import notices as consumer_module
 from svc.amqp.notices import NoticeConsumer
 from svc.ingest.notices import Ignored, Notice, read_notice
+from svc.ingest.rereads import PendingRereads
 from svc.ingest.resolve import Lagging, revision_rule
 from svc.quantities import DEFAULT_CLASSIFIERS
 from svc.sources import DocumentSource, Fetched
@@ -130,14 +133,38 @@ class Publisher:
     """Nothing is dead-lettered here."""
 
 
-async def test_a_replica_that_stays_behind_gets_the_notice_requeued(repo, monkeypatch):
-    monkeypatch.setattr(consumer_module, "RETRY_BASE_S", 0.001)
+EDITED = genuine(lambda _, b: b.get("Type") == "device" and b["Event-Name"] == "doc_edited")
+
+
+async def a_lagging_delivery(repo, lag_budget_s: float
+                             ) -> tuple[NoticeConsumer, LaggingSource, Delivery]:
+    """A consumer reading a replica that stays behind, and a delivery of a genuine notice."""
     source = LaggingSource()
-    consumer = NoticeConsumer(repo, Publisher(), DEFAULT_CLASSIFIERS, source=source)
-    edited = genuine(lambda _, b: b.get("Type") == "device" and b["Event-Name"] == "doc_edited")
-    delivery = Delivery(json.dumps(edited).encode())
+    consumer = NoticeConsumer(repo, Publisher(), DEFAULT_CLASSIFIERS, source=source,
+                              rereads=PendingRereads(repo.store), lag_budget_s=lag_budget_s)
+    delivery = Delivery(json.dumps(EDITED).encode())
     await consumer.on_message(delivery)
+    return consumer, source, delivery
+
+
+async def test_a_replica_still_behind_after_the_lag_budget_gets_the_document_recorded(
+        repo, monkeypatch):
+    monkeypatch.setattr(consumer_module, "RETRY_BASE_S", 0.001)
+    consumer, source, delivery = await a_lagging_delivery(repo, 0.05)
     await asyncio.wait_for(delivery.settled.wait(), 5)
-    assert delivery.requeued and not delivery.acked
-    assert source.reads == consumer_module.LAG_RETRIES + 1
-    assert await repo.services(edited["Account-ID"]) is None  # nothing counted at rev 1
+    assert delivery.acked and not delivery.requeued  # never back to the queue
+    assert source.reads > 1  # read again within the budget
+    assert await consumer.rereads.count() == 1
+    assert await repo.services(EDITED["Account-ID"]) is None  # nothing counted at rev 1
+
+
+async def test_a_notice_inside_its_lag_budget_at_stop_is_recorded_not_handed_back(repo):
+    consumer, source, delivery = await a_lagging_delivery(repo, 60)
+
+    async def read_once():
+        return source.reads >= 1
+
+    await eventually(read_once)
+    await consumer.flush()  # at stop
+    assert delivery.acked and not delivery.requeued
+    assert await consumer.rereads.count() == 1
