@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,9 @@ from .bookkeepers.router import BookkeeperRouter
 from .handlers import HANDLERS, delivery_retry_handler, reconcile_handler, sync_handler
 from .ingest.importer import Importer
 from .ops import Metrics, ProbeServer, Readiness
+from .ops.startup import serving
 from .outbox import OutboxRelay
-from .settings import Settings
+from .settings import Settings, SettingsError
 from .sources import DocumentSource
 from .sources.couch import CouchSource
 from .store import DocumentStore, Repository, store_from_url
@@ -74,7 +76,17 @@ class Service:
                       else self.rpc.handlers)
         self.probes = ProbeServer(self.metrics, self.readiness, self.refresh_metrics,
                                   settings.http_host, settings.http_port, routes=api.routes())
-        await self.probes.start()
+        try:
+            await self.probes.start()
+        except OSError as error:  # taken, or not an address of this host: nothing to serve
+            await self.probes.stop()
+            await self.store.close()
+            raise SettingsError(f"SVC_HTTP_PORT: cannot listen on {settings.http_host}:"
+                                f"{settings.http_port}: {os.strerror(error.errno or 0)}"
+                                ) from None
+        described = serving(settings.http_host, self.probes.port, settings.store_url,
+                            settings.amqp_url, settings.node)
+        log.info(described.line(), extra={"event": "started", **described.fields()})
         # One connection per role, so that a fault in one (a connection closed by the broker,
         # a channel error) never stops the others (SPEC §13): outbound publishing and
         # bookkeeper RPC, RPC requests, document-change ingest.
@@ -121,7 +133,6 @@ class Service:
         self.tasks.append(asyncio.create_task(
             self.sync.run(settings.sync_interval_s, self.stopping)))
         self._relaying = asyncio.create_task(self.relay.run(self._relay_stop))
-        log.info("svc serving", extra={"event": "started"})
 
     async def _last_relay(self) -> None:
         """What the last changes wrote to the outbox goes out before the connections close,
