@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ from .outbox import OutboxRelay
 from .settings import Settings, SettingsError
 from .sources import DocumentSource
 from .sources.couch import CouchSource
-from .store import DocumentStore, Repository, store_from_url
+from .store import DocumentStore, Repository, StoreError, store_from_url
 from .sync.loop import SyncLoop
 
 log = logging.getLogger("svc")
@@ -66,7 +67,10 @@ class Service:
     async def start(self) -> None:
         settings = self.settings
         self.store = store_from_url(settings.store_url)
-        await self.store.open()
+        try:
+            await self.store.open()
+        except (OSError, sqlite3.Error, StoreError) as error:  # a path it cannot write, …
+            raise SettingsError(f"SVC_STORE_URL: cannot open the store: {error}") from None
         self.repo = Repository(self.store, master_account_id=settings.master_account_id,
                                sync_buffer_s=settings.sync_buffer_s)
         # The HTTP API (SPEC §15) runs the RPC server's own handlers, which exist once the

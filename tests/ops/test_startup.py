@@ -64,6 +64,9 @@ def test_a_taken_http_port_exits_2_at_once_naming_svc_http_port(tmp_path):
      "error: SVC_BOOKKEEPERS[billing].timeout_s: input should be greater than 0"),
     ({"SVC_STORE_URL": "postgres://db/svc"},
      "error: SVC_STORE_URL: must start with sqlite:///, mongodb:// or mongodb+srv://"),
+    ({"SVC_STORE_URL": "sqlite:////proc/svc/s.db"},  # not even root creates a folder there
+     "error: SVC_STORE_URL: cannot open the store: [Errno 2] No such file or directory: "
+     "'/proc/svc'"),
 ])
 def test_a_bad_setting_exits_2_with_one_line_naming_the_variable_and_field(env, line,
                                                                           tmp_path):
