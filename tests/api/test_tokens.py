@@ -31,6 +31,7 @@ REQUESTS = {
     ("GET", "/services/deliveries"): {"query": "?page_size=5"},
     ("POST", "/services/deliveries/{delivery_id}/retry"): {"delivery_id": "unknown"},
     ("GET", "/services/audit"): {"query": "?since=2026-01-01T00:00:00Z&page_size=5"},
+    ("GET", "/services/ledger"): {"query": "?from=63902908800"},
 }
 
 
