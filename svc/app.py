@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,11 +31,12 @@ from .handlers import HANDLERS, delivery_retry_handler, reconcile_handler, sync_
 from .ingest.importer import Importer
 from .ingest.rereads import PendingRereads, Rereader
 from .ops import Metrics, ProbeServer, Readiness
+from .ops.startup import serving
 from .outbox import OutboxRelay
-from .settings import Settings
+from .settings import Settings, SettingsError
 from .sources import DocumentSource
 from .sources.couch import CouchSource
-from .store import DocumentStore, Repository, store_from_url
+from .store import DocumentStore, Repository, StoreError, store_from_url
 from .sync.loop import SyncLoop
 from .sync.stuck import stuck_deliveries
 
@@ -68,7 +71,10 @@ class Service:
     async def start(self) -> None:
         settings = self.settings
         self.store = store_from_url(settings.store_url)
-        await self.store.open()
+        try:
+            await self.store.open()
+        except (OSError, sqlite3.Error, StoreError) as error:  # a path it cannot write, …
+            raise SettingsError(f"SVC_STORE_URL: cannot open the store: {error}") from None
         self.repo = Repository(self.store, master_account_id=settings.master_account_id,
                                sync_buffer_s=settings.sync_buffer_s)
         self.rereads = PendingRereads(self.store, settings.couch_reread_s,
@@ -80,7 +86,17 @@ class Service:
                       else self.rpc.handlers)
         self.probes = ProbeServer(self.metrics, self.readiness, self.refresh_metrics,
                                   settings.http_host, settings.http_port, routes=api.routes())
-        await self.probes.start()
+        try:
+            await self.probes.start()
+        except OSError as error:  # taken, or not an address of this host: nothing to serve
+            await self.probes.stop()
+            await self.store.close()
+            raise SettingsError(f"SVC_HTTP_PORT: cannot listen on {settings.http_host}:"
+                                f"{settings.http_port}: {os.strerror(error.errno or 0)}"
+                                ) from None
+        described = serving(settings.http_host, self.probes.port, settings.store_url,
+                            settings.amqp_url, settings.node)
+        log.info(described.line(), extra={"event": "started", **described.fields()})
         # One connection per role, so that a fault in one (a connection closed by the broker,
         # a channel error) never stops the others (SPEC §13): outbound publishing and
         # bookkeeper RPC, RPC requests, document-change ingest.
@@ -133,7 +149,6 @@ class Service:
             self.tasks.append(asyncio.create_task(
                 rereader.run(settings.couch_reread_s, self.stopping)))
         self._relaying = asyncio.create_task(self.relay.run(self._relay_stop))
-        log.info("svc serving", extra={"event": "started"})
 
     async def _last_relay(self) -> None:
         """What the last changes wrote to the outbox goes out before the connections close,

@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-import datetime
 import functools
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
+from .bookkeepers.local import ledger as local_ledger
 from .invoicing import (
     apply_changes,
     assigned_plans,
@@ -23,7 +23,10 @@ from .memo import AnswerMemo
 from .models import replies as r
 from .models import requests as m
 from .models.documents import AuditEntry, Delivery, Plan, Summary
-from .rating import PlanInvalid, QuoteInvalid, State, load_overrides
+from .models.fields import gregorian_of, iso_of
+from .rating import PlanInvalid, QuoteInvalid, State, lint_plan, load_overrides
+from .rating.lint import COUNTED_CATEGORIES
+from .rating.plan import key_path
 from .rating.quote import QuoteRequest, current_under_proposed, parse_quote, quote_json, rate_quote
 from .sources import SourceUnavailable
 from .store import Repository, StoreError, Versioned, audit
@@ -154,7 +157,8 @@ async def plan_put(repo: Repository, req: m.PlanPutReq) -> r.PlanReply:
                        [{"path": "$.Plan.id", "rule": "required"}])
     await repo.existing_account(req.account_id)
     found = await repo.put_plan(req.account_id, plan_id, req.plan.doc, req.plan.version)
-    return r.PlanReply(plan=plan_of(found))
+    warnings = [w.as_json() for w in lint_plan(req.plan.doc, "$.Plan.doc")]  # logged too
+    return r.PlanPutReply(plan=plan_of(found), warnings=warnings or None)
 
 
 async def plan_get(repo: Repository, req: m.PlanIdRequest) -> r.PlanReply:
@@ -194,8 +198,27 @@ async def bookkeeper_set(repo: Repository, req: m.BookkeeperSetReq) -> r.Bookkee
     return r.BookkeeperReply(bookkeeper=services["bookkeeper"])
 
 
+async def _refuse_plan_ids(repo: Repository, account_id: str, overrides: Doc | None) -> None:
+    """Overrides are by category; a top-level key that is one of the account's plan ids
+    (``{"<plan id>": {…}}``, a common slip) would be read as a category and change
+    nothing, so it is refused with its path."""
+    if not overrides:
+        return
+    account = await repo.existing_account(account_id)
+    plan_ids = {*(await repo.services(account_id))["plans"], *(
+        found.doc["id"] for found in await repo.list_plans(account["reseller_id"] or account_id))}
+    slips = sorted(key for key in overrides if key in plan_ids and key not in COUNTED_CATEGORIES)
+    if slips:
+        raise Rejected("plan_invalid", "overrides are by category, not by plan id", [
+            {"path": key_path("$.Overrides", key), "rule": "a plan id, not a category: overrides "
+             'are {"<category>": {"<item>": {…}}}; a plan\'s own overrides go with '
+             "assigning it"} for key in slips])
+
+
 async def _plan_change(repo: Repository, req: m.AssignReq | m.RemoveReq,
                        adding: bool) -> r.PlanChangeReply:
+    if adding:
+        await _refuse_plan_ids(repo, req.account_id, req.overrides)
     if req.dry_run:
         account = await repo.existing_account(req.account_id)
         services = await repo.services(req.account_id)
@@ -229,6 +252,7 @@ async def remove_plan(repo: Repository, req: m.RemoveReq) -> r.PlanChangeReply:
 
 async def overrides_set(repo: Repository, req: m.OverridesSetReq) -> r.SummaryReply:
     load_overrides(req.overrides, "$.Overrides")  # plan_invalid before anything is written
+    await _refuse_plan_ids(repo, req.account_id, req.overrides)
     await repo.set_overrides(req.account_id, req.overrides, req.merge)
     return r.SummaryReply(summary=await summary_of(repo, req.account_id))
 
@@ -298,13 +322,13 @@ def sync_handler(sync_now: Callable[[str], Awaitable[Any]]) -> Handler:
 
 def delivery_of(found: Versioned) -> Delivery:
     record = found.doc
-    updated = datetime.datetime.fromtimestamp(float(record["updated_at"]), tz=datetime.UTC)
+    updated = float(record["updated_at"])
     return Delivery(id=found.key, bookkeeper=record["bookkeeper"],
                     snapshot_seq=record["snapshot_seq"],
                     idempotency_key=record["idempotency_key"], content=record["content"],
-                    attempts=record["attempts"], state=record["state"],
-                    results=record["results"],
-                    updated_at=updated.isoformat().replace("+00:00", "Z"))
+                    invoice=record["invoice"], attempts=record["attempts"],
+                    state=record["state"], results=record["results"],
+                    updated_at=gregorian_of(updated), updated_at_iso=iso_of(updated))
 
 
 Listed = TypeVar("Listed", Delivery, AuditEntry)
@@ -336,6 +360,11 @@ async def audit_trail(repo: Repository, req: m.AuditReq) -> r.AuditReply:
     found = await audit.entries(repo.store, req.account_id, req.since, req.until)
     page, next_key = _page([AuditEntry.model_validate(entry) for entry in found], req)
     return r.AuditReply(entries=page, next_start_key=next_key)
+
+
+async def ledger(repo: Repository, req: m.LedgerReq) -> r.LedgerReply:
+    await repo.existing_account(req.account_id)
+    return r.LedgerReply(entries=await local_ledger(repo, req.account_id, req.from_, req.to))
 
 
 def delivery_retry_handler(sync_now: Callable[[str], Awaitable[Any]]) -> Handler:
@@ -377,4 +406,5 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("standing", "standing_req"): standing,
     ("sync", "deliveries_req"): deliveries,
     ("audit", "audit_req"): audit_trail,
+    ("sync", "ledger_req"): ledger,
 }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -80,14 +82,33 @@ class Settings(BaseSettings):
     couch_reread_s: float = Field(5, gt=0)
     couch_reread_max_s: float = Field(300, gt=0)
     # {"<bookkeeper id>": {"adapter": "local"|"http"|"kazoo", "url", "secret", "timeout_s"}}
-    bookkeepers: dict[str, BookkeeperSetting] = Field(default_factory=dict)
+    bookkeepers: Annotated[dict[str, BookkeeperSetting], NoDecode] = Field(default_factory=dict)
     # {"<name>": {"token": "<secret>", "account_id": "<account>"}}: the HTTP API's callers
-    api_tokens: dict[str, ApiToken] = Field(default_factory=dict)
+    api_tokens: Annotated[dict[str, ApiToken], NoDecode] = Field(default_factory=dict)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     node: str = Field(default_factory=lambda: f"services@{socket.gethostname()}")
     # a JSON list of {"name", "regex"} in match order (SPEC §12); decoded by parse_classifiers
     number_classifiers: Annotated[tuple[NumberClassifier, ...], NoDecode] = DEFAULT_CLASSIFIERS
+
+    @field_validator("bookkeepers", "api_tokens", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        """Decoded here rather than by pydantic-settings, whose JSON error names no variable
+        (and escapes as a traceback)."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError as error:
+            raise ValueError(f"not valid JSON: {error}") from None
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_store(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with sqlite:///, mongodb:// or mongodb+srv://")
+        return url
 
     @field_validator("number_classifiers", mode="before")
     @classmethod
@@ -110,12 +131,27 @@ class SettingsError(ValueError):
     """A bad ``SVC_*`` value: the message names the variable and the rule."""
 
 
+def setting_path(loc: tuple[int | str, ...]) -> str:
+    """Where in which variable: ``SVC_API_TOKENS[ops].account_id`` (a key of a JSON object
+    setting in brackets, a field of its entry after a dot)."""
+    name, *inside = loc
+    path = f"SVC_{str(name).upper()}"
+    keyed = typing.get_origin(Settings.model_fields[str(name)].annotation) is dict
+    for n, part in enumerate(inside):
+        path += f"[{part}]" if isinstance(part, int) or (keyed and n == 0) else f".{part}"
+    return path
+
+
+def _rule(message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
 def load_settings() -> Settings:
+    """One line naming each bad variable, the field inside it and the rule it breaks."""
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"SVC_{str(e['loc'][0]).upper()}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors()
-        )
+        problems = "; ".join(f"{setting_path(e['loc'])}: {_rule(e['msg'])}"
+                             for e in error.errors())
         raise SettingsError(problems) from None

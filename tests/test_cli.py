@@ -75,6 +75,24 @@ def test_plans_lint_warns_about_footguns_and_exits_0():
         result.stderr)
 
 
+def test_plans_lint_names_typos_unknown_categories_and_negative_totals():
+    plan = {"plan": {"devices": {"sip_device": {"rate": 1, "minimun": 2,
+                                                "activation_charges": 3,
+                                                "discounts": {"single": {"rate": 5}}}},
+                     "device": {"softphone": {"rate": 1}}}}
+    result = svc("plans", "lint", "-", stdin=json.dumps(plan))
+    assert result.returncode == 0 and result.stdout == "ok: 4 warning(s)\n"
+    assert result.stderr.splitlines() == [
+        "warning: $.plan.devices.sip_device.minimun: unknown item key (did you mean "
+        "minimum?): KAZOO and svc ignore it",
+        "warning: $.plan.devices.sip_device.activation_charges: unknown item key (did you "
+        "mean activation_charge?): KAZOO and svc ignore it",
+        "warning: $.plan.devices.sip_device.discounts: the discounts exceed the charge: the "
+        "total is -4 at 1 units (discounts 5, charge 1)",
+        "warning: $.plan.device: did you mean devices? no document counts toward this "
+        "category: it bills manual quantities only"]
+
+
 def test_plans_lint_of_the_seed_plan_is_valid():
     result = svc("plans", "lint", str(EXAMPLES / "seed-plan.json"))
     assert result.returncode == 0, result.stderr

@@ -18,6 +18,7 @@ from .routes import PREFIX, ROUTES, Route
 OPENAPI_FILE = "openapi.json"
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
+CSV = "text/csv"
 
 # the error answers, by HTTP status: (component name, when)
 ERRORS = {
@@ -53,6 +54,10 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
         parameters += [{"name": name, "in": "query", "required": False,
                         "schema": {k: v for k, v in schema.items() if k != "title"}}
                        for name, schema in properties.items()]
+    if route.csv is not None:
+        parameters.append({"name": "accept", "in": "query", "required": False,
+                           "schema": {"enum": ["csv"]},
+                           "description": "answer as CSV (as `Accept: text/csv` does)"})
     return parameters
 
 
@@ -87,7 +92,9 @@ def openapi() -> dict[str, Any]:
             "parameters": _parameters(route),
             "responses": {
                 "200": {"description": "success",
-                        "content": {JSON: {"schema": schema[(route.operation_id, "answer")]}},
+                        "content": {JSON: {"schema": schema[(route.operation_id, "answer")]},
+                                    **({CSV: {"schema": {"type": "string"}}}
+                                       if route.csv is not None else {})},
                         **({"links": {link.name: link.as_openapi() for link in route.links}}
                            if route.links else {})},
                 **{str(status): {"$ref": f"#/components/responses/{ERRORS[status][0]}"}

@@ -20,7 +20,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from ..models.documents import AuditEntry, AvailablePlan, Delivery, Summary
+from ..bookkeepers.local import ledger_csv
+from ..models.documents import AuditEntry, AvailablePlan, Delivery, LedgerEntry, Summary
 from ..models.replies import (
     PlanChangeReply,
     QuoteReply,
@@ -66,11 +67,12 @@ def _overrides(reply: SummaryReply) -> Doc:
     return {"overrides": reply.summary.overrides}
 
 
-def _unaliased(info: FieldInfo) -> tuple[Any, Any]:
-    """A request model's field, with its type and rules, under its Python name."""
+def _unaliased(info: FieldInfo, alias: str | None = None) -> tuple[Any, Any]:
+    """A request model's field, with its type and rules, under its Python name (or
+    ``alias``)."""
     annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else (
         info.annotation)
-    return annotation, Field(... if info.is_required() else info.default,
+    return annotation, Field(... if info.is_required() else info.default, alias=alias,
                              description=info.description)
 
 
@@ -103,6 +105,8 @@ class Route:
     query: tuple[str, ...] = ()  # the model fields the query string may set
     statuses: tuple[int, ...] = ()  # error statuses beyond those of every route (openapi)
     links: tuple[Link, ...] = ()
+    # the answer as CSV, for a caller that asks for it (Accept: text/csv, or ?accept=csv)
+    csv: Callable[[Any], str] | None = None
     # derived from the request model:
     model: type[Envelope] = field(init=False)
     body_model: type[BaseModel] | None = field(init=False)
@@ -118,12 +122,14 @@ class Route:
                             for param in re.findall(r"{(\w+)}", PREFIX + self.path)}
         self.body_model = None if self.body is None else create_model(
             f"{name}Body", __config__=ConfigDict(extra="forbid"),  # a misspelt key is refused
-            reason=_unaliased(fields["reason"]) if "reason" in fields  # required there
-            else (str | None, Field(None, description="free text, kept in the audit entry")),
+            reason=_unaliased(fields["reason"]),  # required where the request requires it
             **{key: _unaliased(fields[key]) for key in self.body})
         self.query_model = create_model(
             f"{name}Query", __config__=ConfigDict(extra="ignore"),
-            **{key: _unaliased(fields[key]) for key in self.query}) if self.query else None
+            # a Python keyword has a trailing underscore in the model (``from_``), none in
+            # the query string (``?from=``)
+            **{key: _unaliased(fields[key], key.removesuffix("_")) for key in self.query}
+        ) if self.query else None
         self.body_keys = {fields[key].alias or key: key for key in self.body or ()}
 
     @property
@@ -141,7 +147,7 @@ class Route:
                 given.update({fields[key].alias or key: getattr(values, key)
                               for key in values.model_fields_set - {"reason"}})
         if body is not None and body.reason is not None:
-            given["Reason"] = body.reason  # an extra field of the request, for the audit trail
+            given["Reason"] = body.reason  # the request's Reason, for the audit trail
         return given
 
     def http_paths(self, text: str) -> str:
@@ -186,6 +192,12 @@ ROUTES: tuple[Route, ...] = (
                       {"path.delivery_id": "$response.body#/data/0/id"}),
                  Link("NextPage", "get_services_deliveries",
                       {"query.start_key": "$response.body#/next_start_key"}))),
+    Route("GET", "/services/ledger", ("sync", "ledger_req"),
+          Data(Success[list[LedgerEntry]], lambda reply: reply.data()["entries"]),
+          "The local bookkeeper's ledger of the account, oldest first: each invoice svc "
+          "billed itself, from `from` (included) up to `to` (excluded), Gregorian seconds; "
+          "as CSV with `Accept: text/csv` or `accept=csv`",
+          query=("from_", "to"), csv=lambda reply: ledger_csv(reply.entries)),
     Route("POST", "/services/deliveries/{delivery_id}/retry", ("sync", "delivery_retry_req"),
           the("delivery", Delivery),
           "Re-send a failed delivery with its idempotency key (by syncing the account now)",

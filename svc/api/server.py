@@ -87,6 +87,9 @@ class HttpApi:
             except Exception as error:  # noqa: BLE001 - every failure gets an answer
                 return self._failure(route, error, msg_id, account_id)
             # the reply only: the events of a change leave through the outbox
+            if route.csv is not None and wants_csv(request):
+                return web.Response(text=route.csv(reply), content_type="text/csv",
+                                    headers={"X-Request-ID": msg_id})
             return _json(200, _success(route, reply), msg_id)
 
         return endpoint
@@ -163,6 +166,11 @@ class HttpApi:
         if rejected.reason == "unauthorized":
             response.headers["WWW-Authenticate"] = 'Bearer realm="svc"'
         return response
+
+
+def wants_csv(request: web.Request) -> bool:
+    return request.query.get("accept") == "csv" or "text/csv" in request.headers.get(
+        "Accept", "")
 
 
 def _validated(model: type[BaseModel] | None, given: Any, violations: list[Doc],

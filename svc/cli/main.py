@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .. import __version__
 from ..jsonio import dumps
 from ..rating import PlanInvalid, QuoteInvalid, lint_plan, parse_quote, quote_json, rate_quote
 from .importing import register as register_import
@@ -20,6 +21,21 @@ plans_app = typer.Typer(no_args_is_help=True, help="Service-plan documents.")
 app.add_typer(plans_app, name="plans")
 register_schemas(app)
 register_import(app)
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"svc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(  # noqa: ARG001 - read by its callback
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """svc: services and billing for a Kazoo-style telecom cluster."""
 
 
 class OutputFormat(enum.StrEnum):
@@ -97,7 +113,10 @@ def serve() -> None:
             loop.add_signal_handler(signum, stop.set)
         await run_service(settings, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except SettingsError as error:  # found while starting: the HTTP port taken
+        fail(str(error))
 
 
 @app.command()

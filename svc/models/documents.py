@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .fields import Counts, Gregorian, Money, NonNegative, Omitted
+from .fields import Counts, Gregorian, IsoTime, Money, NonNegative, Omitted
 
 # --- invoices --------------------------------------------------------------------------------
 
@@ -185,12 +185,15 @@ class Delivery(BaseModel):
     snapshot_seq: int = Field(ge=1)
     idempotency_key: str
     content: str = Field(description="the hash of the invoice sent")
+    invoice: Invoice = Field(description="the invoice sent: items, activation charges and "
+                                         "totals, as the bookkeeper received them")
     attempts: int = Field(ge=1)
     state: Literal["sending", "answered", "failed", "rerouted", "abandoned"] = Field(
         description="rerouted: its bookkeeper retired, what it was owed went to the present "
                     "one; abandoned: an operator gave it up")
     results: list[DeliveryAttempt]
-    updated_at: str = Field(description="ISO 8601 UTC")
+    updated_at: Gregorian
+    updated_at_iso: IsoTime
 
 
 class Who(BaseModel):
@@ -205,7 +208,8 @@ class AuditEntry(BaseModel):
 
     id: str
     account_id: str
-    at: str = Field(description="ISO 8601 UTC")
+    at: Gregorian
+    at_iso: IsoTime
     who: Who | None = Field(description="null for svc's own tools (an import from the CLI)")
     action: Literal["plan_assigned", "plan_removed", "overrides_set", "manual_set",
                     "reseller_promoted", "reseller_demoted", "bookkeeper_set",
@@ -214,3 +218,15 @@ class AuditEntry(BaseModel):
     reason: str | None
     before: Any
     after: Any
+
+
+class LedgerEntry(BaseModel):
+    """One invoice the local bookkeeper took (``default_bookkeeper``): what svc itself billed,
+    for an operator with no billing system of its own to bill its clients from."""
+
+    idempotency_key: str = Field(description="the delivery's key: one entry per invoice")
+    account_id: str
+    sync_id: str = Field(description="the billed snapshot's sequence number")
+    at: Gregorian = Field(description="when it was written, in Gregorian seconds")
+    at_iso: IsoTime
+    invoice: Invoice = Field(description="items, activation charges and totals, as billed")

@@ -19,6 +19,7 @@ from .documents import (
     AuditEntry,
     AvailablePlan,
     Delivery,
+    LedgerEntry,
     Plan,
     PlanAssignment,
     QuantityChange,
@@ -64,6 +65,12 @@ class SummaryReply(ReplyFields):
 
 class PlanReply(ReplyFields):
     plan: Plan = Field(alias="Plan")
+
+
+class PlanPutReply(PlanReply):
+    """The plan stored, and what ``svc plans lint`` warns about it (left out when nothing)."""
+
+    warnings: Omitted[list[Violation]] = Field(None, alias="Warnings")
 
 
 class PlanIdReply(ReplyFields):
@@ -127,6 +134,10 @@ class AuditReply(PageReply):
     entries: list[AuditEntry] = Field(alias="Entries")
 
 
+class LedgerReply(ReplyFields):
+    entries: list[LedgerEntry] = Field(alias="Entries", description="oldest first")
+
+
 class StandingReply(ReplyFields):
     """The standing words replace success: ``error`` with the status as ``Reason``."""
 
@@ -138,7 +149,7 @@ class StandingReply(ReplyFields):
 REPLIES: dict[str, type[ReplyFields]] = {
     "quote_req": QuoteReply,
     "summary_req": SummaryReply,
-    "plan_put_req": PlanReply,
+    "plan_put_req": PlanPutReply,
     "plan_get_req": PlanReply,
     "plan_delete_req": PlanIdReply,
     "available_plans_req": AvailablePlansReply,
@@ -159,6 +170,7 @@ REPLIES: dict[str, type[ReplyFields]] = {
     "delivery_reroute_req": DeliveryReply,
     "delivery_abandon_req": DeliveryReply,
     "audit_req": AuditReply,
+    "ledger_req": LedgerReply,
     "standing_req": StandingReply,
 }
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..rating.quote import Count, QuoteDocument
-from .fields import Delta
+from .fields import Delta, Moment, Reason
 
 
 class Envelope(BaseModel):
@@ -26,6 +26,7 @@ class Envelope(BaseModel):
     msg_id: str = Field(alias="Msg-ID")
     node: str | None = Field(None, alias="Node")
     server_id: str | None = Field(None, alias="Server-ID")
+    reason: Reason | None = Field(None, alias="Reason")
 
 
 class AccountRequest(Envelope):
@@ -124,8 +125,16 @@ class DeliveriesReq(PagedRequest):
 class AuditReq(PagedRequest):
     """The account's audit trail (SPEC §15), from ``Since`` up to ``Until``."""
 
-    since: AwareDatetime | None = Field(None, alias="Since", description="ISO 8601")
-    until: AwareDatetime | None = Field(None, alias="Until", description="ISO 8601")
+    since: Moment | None = Field(None, alias="Since")
+    until: Moment | None = Field(None, alias="Until")
+
+
+class LedgerReq(AccountRequest):
+    """The local bookkeeper's ledger of the account, oldest first: the invoices written from
+    ``From`` (included) up to ``To`` (excluded)."""
+
+    from_: Moment | None = Field(None, alias="From")
+    to: Moment | None = Field(None, alias="To")
 
 
 class DeliveryRetryReq(AccountRequest):
@@ -136,8 +145,8 @@ class DeliveryRetryReq(AccountRequest):
 class DeliveryAbandonReq(DeliveryRetryReq):
     """An operator gives up a stuck delivery: its bookkeeper will never be sent it."""
 
-    reason: str = Field(alias="Reason", min_length=1, max_length=1024,
-                        description="why: kept in the audit trail")
+    reason: Reason = Field(alias="Reason", min_length=1,  # required here
+                           description="why it is abandoned: kept in the audit trail")
 
 
 # (category, request Event-Name) -> model; the reply's Event-Name swaps _req for _resp
@@ -164,6 +173,7 @@ REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("sync", "delivery_retry_req"): DeliveryRetryReq,
     ("sync", "delivery_reroute_req"): DeliveryRetryReq,
     ("sync", "delivery_abandon_req"): DeliveryAbandonReq,
+    ("sync", "ledger_req"): LedgerReq,
     ("audit", "audit_req"): AuditReq,
     ("standing", "standing_req"): AccountRequest,
 }

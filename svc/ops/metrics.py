@@ -4,7 +4,14 @@ becomes a label, or one bad client could create unbounded series."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 from ..quantities import DOC_TYPES
 
@@ -51,10 +58,21 @@ class Metrics:
             "revision than their notice, recorded to be read again.", **on)
         self.broker_connected = Gauge(
             "svc_broker_connected", "1 while the AMQP connection is up, else 0.", **on)
+        self.http_requests = Counter(
+            "svc_http_requests", "HTTP requests, by route template (unmatched: no route), "
+            "method and status.", ["route", "method", "status"], **on)
+        self.http_duration = Histogram(
+            "svc_http_request_duration_seconds", "Time to answer an HTTP request, by route "
+            "template and method.", ["route", "method"], buckets=RPC_BUCKETS, **on)
+        ProcessCollector(registry=self.registry)  # process_*: CPU, memory, open files
 
     def rpc(self, category: str, event: str, status: str, seconds: float) -> None:
         self.rpc_requests.labels(category, event, status).inc()
         self.rpc_duration.labels(category).observe(seconds)
+
+    def http(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(route, method, str(status)).inc()
+        self.http_duration.labels(route, method).observe(seconds)
 
     def doc_change(self, doc_type: str, outcome: str) -> None:
         self.doc_changes.labels(doc_type if doc_type in NOTICE_TYPES else "other",

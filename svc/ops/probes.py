@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from .http_metrics import http_metrics
 from .metrics import Metrics
 
 log = logging.getLogger("svc.http")
@@ -49,7 +50,7 @@ class ProbeServer:
         return self._runner.addresses[0][1]
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[http_metrics(self.metrics)])
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)

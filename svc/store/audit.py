@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from ..models.fields import gregorian_of, iso_of
 from .abc import DocumentStore
 from .records import Doc, QuantityChange
 
@@ -44,8 +45,8 @@ class Change:
 
 
 def reason_of(request: BaseModel) -> str | None:
-    """A request's ``Reason``: an extra field any request may carry, or one it requires."""
-    reason = getattr(request, "reason", None) or (request.model_extra or {}).get("Reason")
+    """A request's optional ``Reason`` (any request may carry one)."""
+    reason = getattr(request, "reason", None)
     return reason if isinstance(reason, str) else None
 
 
@@ -100,19 +101,15 @@ def collecting() -> Iterator[list[Change]]:
         _pending.reset(token)
 
 
-def _iso(moment: float) -> str:
-    at = datetime.datetime.fromtimestamp(moment, tz=datetime.UTC)
-    return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 async def write(store: DocumentStore, changes: list[Change], now: float) -> None:
-    """Inside the unit's transaction: one entry per change, in the order noted; a day's
-    quantity changes add to that day's entry of the account."""
+    """Inside the unit's transaction: one entry per change that changed something, in the
+    order noted; a day's quantity changes add to that day's entry of the account."""
     actor = _actor.get()
     who = None if actor is None else {"kind": actor.kind, "name": actor.name}
-    for n, change in enumerate(changes):
+    changed = [change for change in changes if change.before != change.after]
+    for n, change in enumerate(changed):
         order = now + n * 1e-6  # entries of one unit keep their order
-        entry = {"account_id": change.account_id, "at": _iso(order), "order": order,
+        entry = {"account_id": change.account_id, "at": iso_of(order), "order": order,
                  "sequence": next(_sequence),
                  "who": who, "action": change.action,
                  "reason": actor.reason if actor else None,
@@ -142,11 +139,14 @@ def _summed(total: Doc, more: Doc) -> Doc:
 async def entries(store: DocumentStore, account_id: str,
                   since: datetime.datetime | None = None,
                   until: datetime.datetime | None = None) -> list[Doc]:
-    """The account's entries from ``since`` up to ``until``, newest first."""
+    """The account's entries from ``since`` up to ``until``, newest first, each ``at`` in
+    Gregorian seconds with its ISO 8601 form beside it (``at_iso``)."""
     keys = await store.find_keys(AUDIT, "account_id", account_id)
     found = [v.doc for v in (await store.get_many(AUDIT, keys)).values()]
     listed = [doc for doc in found
               if (since is None or since <= datetime.datetime.fromisoformat(doc["at"]))
               and (until is None or datetime.datetime.fromisoformat(doc["at"]) <= until)]
-    return sorted(listed, key=lambda doc: (float(doc["order"]), doc["sequence"]),
-                  reverse=True)
+    newest = sorted(listed, key=lambda doc: (float(doc["order"]), doc["sequence"]),
+                    reverse=True)
+    return [{**doc, "at": gregorian_of(float(doc["order"])), "at_iso": doc["at"]}
+            for doc in newest]

@@ -7,6 +7,7 @@ compare-and-set, inside one transaction; a lost compare-and-set re-runs the whol
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from ..models.events import Event, PlansChange
 from ..quantities import Counts, add_counts
-from ..rating import load_plan
+from ..rating import Violation, lint_plan
 from ..rating.coerce import MAX_QUANTITY
 from .abc import DocumentStore, StoreError, VersionConflict, Versioned
 from .audit import Change, note, note_quantities
@@ -38,6 +39,8 @@ from .records import (
     with_object_plans,
 )
 from .units import Conflict, run_unit
+
+log = logging.getLogger("svc.store")
 
 T = TypeVar("T")
 TOMBSTONE_REV = 2**62  # a delete without a revision outranks every later edit
@@ -471,7 +474,7 @@ class Repository:
                        expected_version: int | None = None) -> Versioned:
         """Upsert a plan under its vendor; a stale ``expected_version`` is a conflict; every
         account it is assigned to becomes dirty (SPEC §12)."""
-        load_plan(doc)  # refuses an invalid plan before anything is written
+        warnings = lint_plan(doc)  # refuses an invalid plan before anything is written
 
         async def work() -> Versioned:
             found = await self.store.get("plans", plan_key(vendor_id, plan_id))
@@ -480,7 +483,9 @@ class Repository:
                 raise Conflict(f"plan {plan_id} is at version {version}, not {expected_version}")
             return await self._store_plan(found, vendor_id, plan_id, doc)
 
-        return await self._unit(work)
+        stored = await self._unit(work)
+        _log_plan_warnings(vendor_id, plan_id, warnings)
+        return stored
 
     async def get_plan(self, vendor_id: str, plan_id: str) -> Versioned:
         found = await self.store.get("plans", plan_key(vendor_id, plan_id))
@@ -502,8 +507,7 @@ class Repository:
         tombstone, and the plan is written in the same unit as its ledger entry. An invalid
         plan raises ``PlanInvalid`` before the ledger moves, so a later valid revision of any
         number still applies."""
-        if doc is not None:
-            load_plan(doc)
+        warnings = [] if doc is None else lint_plan(doc)
 
         async def work() -> AppliedChange:
             # the ledger's own rule, for a document that counts nothing
@@ -518,7 +522,10 @@ class Repository:
                 await self._store_plan_deletion(found)
             return ledger
 
-        return await self._unit(work)
+        applied = await self._unit(work)
+        if applied.outcome != "ignored":
+            _log_plan_warnings(vendor_id, plan_id, warnings)
+        return applied
 
     async def _store_plan(self, found: Versioned | None, vendor_id: str, plan_id: str,
                           doc: Doc) -> Versioned:
@@ -669,10 +676,19 @@ class Repository:
         """Idempotent by key: False when that invoice was already written."""
         try:
             await self.store.put("book_ledger", idempotency_key,
-                                 {"account_id": account_id, "invoice": invoice}, 0)
+                                 {"account_id": account_id, "invoice": invoice,
+                                  "at": self.clock()}, 0)
         except VersionConflict:
             return False
         return True
+
+
+def _log_plan_warnings(vendor_id: str, plan_id: str, warnings: list[Violation]) -> None:
+    """A plan stored with what ``svc plans lint`` warns about: the operator sees it in the
+    logs, whichever door stored it."""
+    for warning in warnings:
+        log.warning("plan %s stored with a warning: %s: %s", plan_id, warning.path,
+                    warning.rule, extra={"account_id": vendor_id, "event": "plan_warning"})
 
 
 def _plans_change(account_id: str, added: list[str], removed: list[str]

@@ -93,6 +93,8 @@ SCENARIO = [
     request("delivery_reroute_req", **{"Account-ID": ACCOUNT,
                                        "Delivery-ID": f"{ACCOUNT}|books|local|{MASTER}|2"}),
     request("standing_req", **{"Account-ID": ACCOUNT}),
+    request("ledger_req", **{"Account-ID": ACCOUNT, "From": 63_902_908_800,
+                             "To": "2030-01-01T00:00:00Z"}),
     request("audit_req", **{"Account-ID": ACCOUNT, "Since": "2026-01-01T00:00:00Z",
                             "Page-Size": 100}),
     request("summary_req", **{"Account-ID": ACCOUNT}),

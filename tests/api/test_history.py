@@ -53,7 +53,7 @@ async def test_a_failed_delivery_is_listed_and_retried_with_its_key(
     assert [r["outcome"] for r in failed["results"]] == ["failed"]
     assert failed["bookkeeper"] == {"id": "webhook", "type": "http",
                                     "vendor_id": accounts.reseller_a}
-    assert failed["updated_at"].endswith("Z")
+    assert failed["updated_at_iso"].endswith("Z")  # and updated_at in Gregorian seconds
 
     await set_mode(http_bookkeeper, "ok")
     retried = await api.account("POST", accounts.client_a, retry_path(failed["id"]),
@@ -159,7 +159,7 @@ async def test_every_change_is_in_the_audit_trail_in_order_across_a_restart(
     assert by_action["status_changed"]["before"] == {"status": "good_standing"}
     assert by_action["status_changed"]["after"] == {"status": "delinquent"}
     assert by_action["delivery"]["after"]["state"] == "answered"
-    assert all(entry["at"].endswith("Z") for entry in trail)
+    assert all(entry["at_iso"].endswith("Z") for entry in trail)
 
     vendor = (await audit_page(api, reseller))["data"]
     # the reseller's cascade counts its customer's devices
@@ -179,7 +179,7 @@ async def test_every_change_is_in_the_audit_trail_in_order_across_a_restart(
         if start is None:
             break
     assert pages == trail
-    since = by_action["delivery"]["at"]
+    since = by_action["delivery"]["at_iso"]  # Gregorian seconds are whole: ISO is finer
     recent = await audit_page(api, account, f"?since={since}")
     assert [entry["action"] for entry in recent["data"]] == [
         "plan_removed", "status_changed", "delivery"]

@@ -27,6 +27,13 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "svc_deliveries_stuck": ("gauge", frozenset()),
     "svc_oldest_unsettled_delivery_age_seconds": ("gauge", frozenset()),
     "svc_pending_rereads": ("gauge", frozenset()),
+    "svc_http_requests_total": ("counter", frozenset({"route", "method", "status"})),
+    "svc_http_request_duration_seconds": ("histogram", frozenset({"route", "method"})),
+}
+# the process collector's, beside svc's own: the dashboard shows these
+PROCESS_METRICS: dict[str, tuple[str, frozenset[str]]] = {
+    "process_resident_memory_bytes": ("gauge", frozenset()),
+    "process_cpu_seconds_total": ("counter", frozenset()),
 }
 TARGET_LABELS = frozenset({"job", "instance"})  # added by Prometheus to every series
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -40,7 +47,7 @@ IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 
 def sample_family(name: str) -> str | None:
     """The SPEC metric a series name belongs to (``…_bucket`` of a histogram included)."""
-    if name in METRICS:
+    if name in METRICS or name in PROCESS_METRICS:
         return name
     for suffix in HISTOGRAM_SUFFIXES:
         base = name.removesuffix(suffix)
@@ -145,7 +152,7 @@ def test_queries_use_only_the_spec_metrics_and_their_labels(dashboard):
         allowed = set(TARGET_LABELS)
         for metric in metrics:
             family = sample_family(metric)
-            allowed |= METRICS[family][1]
+            allowed |= {**METRICS, **PROCESS_METRICS}[family][1]
             if metric.endswith("_bucket"):
                 allowed.add("le")
         assert labels <= allowed, f"{where}: labels {sorted(labels - allowed)} not on {metrics}"
@@ -154,7 +161,8 @@ def test_queries_use_only_the_spec_metrics_and_their_labels(dashboard):
 def test_every_spec_metric_is_on_some_panel(dashboard):
     shown = {sample_family(m) for _, expr in panel_queries(dashboard) for m in parse(expr)[0]}
     shown.discard(None)  # reported by the test above
-    assert shown == set(METRICS), f"not shown: {sorted(set(METRICS) - shown)}"
+    shown_too = set(METRICS) | set(PROCESS_METRICS)
+    assert shown == shown_too, f"not shown: {sorted(shown_too - shown)}"
 
 
 def test_latency_quantiles_and_error_rate(dashboard):
@@ -171,4 +179,7 @@ def test_the_exported_metrics_are_the_spec_ones():
     metrics_module = pytest.importorskip("svc.ops.metrics")
     text = metrics_module.Metrics().exposition().decode()
     exported = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
-    assert exported == {name: kind for name, (kind, _) in METRICS.items()}
+    own = {name: kind for name, kind in exported.items() if not name.startswith("process_")}
+    assert own == {name: kind for name, (kind, _) in METRICS.items()}
+    assert {name: exported.get(name) for name in PROCESS_METRICS} == {
+        name: kind for name, (kind, _) in PROCESS_METRICS.items()}

@@ -108,9 +108,9 @@ def test_lint_suggests_graduated_at_each_cliff_of_a_volume_table():
 
 def test_lint_is_quiet_without_a_cliff_or_once_graduated():
     rising = {"rates": {"5": 10, "10": 9}, "rate": 9}  # 50 → 54 at 6 units, 90 → 99 at 11
-    assert lint_plan({"plan": {"x": {"y": rising}}}) == []
+    assert lint_plan({"plan": {"devices": {"y": rising}}}) == []
     graduated = {"rates": TIERS, "rate": 2, "tiers_mode": "graduated"}
-    assert lint_plan({"plan": {"x": {"y": graduated}}}) == []
+    assert lint_plan({"plan": {"devices": {"y": graduated}}}) == []
 
 
 def test_load_plan_refuses_a_bad_mode_naming_the_path():

@@ -69,7 +69,9 @@ async def test_each_change_is_an_entry_with_who_why_before_and_after(repo, clock
     assert assigned["reason"] == "a trial"
     assert (assigned["before"], assigned["after"]) == ({}, {"p": {
         "vendor_id": "m", "overrides": {"devices": {"_all": {"rate": 1}}}}})
-    assert assigned["at"] == "1970-01-12T13:46:40.000000Z"  # the repository's clock
+    # the repository's clock, in Gregorian seconds (KAZOO's) and ISO 8601
+    assert (assigned["at"], assigned["at_iso"]) == (
+        1_000_000 + 62_167_219_200, "1970-01-12T13:46:40.000000Z")
     assert found[0]["before"] == assigned["after"] and found[0]["after"] == {}
     assert {e["id"] for e in found} == {e["id"] for e in found if e["account_id"] == "a"}
 
@@ -90,7 +92,7 @@ async def test_document_quantity_changes_are_summed_per_account_and_day(repo, cl
 
     days = await entries(repo.store, "a")
     assert actions(days) == ["quantities_daily", "quantities_daily"]
-    assert [entry["at"][:10] for entry in days] == ["1970-01-13", "1970-01-12"]
+    assert [entry["at_iso"][:10] for entry in days] == ["1970-01-13", "1970-01-12"]
     assert days[1]["after"] == {"devices": {"sip_device": {"added": 3, "removed": 1}}}
     assert days[0]["after"] == {"devices": {"sip_device": {"added": 0, "removed": 1}}}
     assert days[0]["who"] == {"kind": "notice", "name": "doc_change"}
@@ -100,6 +102,19 @@ async def test_document_quantity_changes_are_summed_per_account_and_day(repo, cl
     since = datetime.datetime.fromtimestamp(clock.now - 1, tz=datetime.UTC)
     assert await entries(repo.store, "a", since=since) == days[:1]
     assert await entries(repo.store, "a", until=since) == days[1:]
+
+
+async def test_a_change_that_changes_nothing_writes_no_entry(repo):
+    await repo.apply_doc_change(change("m", account_doc("m", []), 1))
+    await repo.apply_doc_change(change("a", account_doc("a", ["m"]), 1))
+    with acting(OPERATOR):
+        await repo.put_plan("m", "p", PLAN)
+        await repo.assign_plan("a", "p")
+        await repo.assign_plan("a", "p")  # already assigned, with the same overrides
+        await repo.set_overrides("a", {})  # the overrides it has
+        await repo.set_manual("a", {"users": {"user": 1}})
+        await repo.set_manual("a", {"users": {"user": 1}}, merge=True)
+    assert actions(await entries(repo.store, "a")) == ["plan_assigned", "manual_set"]
 
 
 async def test_the_trail_survives_a_restart(tmp_path):
