@@ -303,11 +303,14 @@ class Repository:
             elif tree != account["tree"]:
                 changes += await self._add_to_ancestors(account["tree"], negate(own))
                 changes += await self._add_to_ancestors(tree, own)
-            first_seen = account["pending"]
-            account.update(tree=tree, pending=False)
+            first_seen, restored = account["pending"], account["deleted"]
+            account.update(tree=tree, pending=False, deleted=False)
             account["reseller_id"] = await self._nearest_reseller(tree)
             if first_seen:
                 await self._assign_default_plan(account, services)
+            elif restored:  # edited back in KAZOO: counted and billed again
+                await self._put(services, "services",
+                                mark_dirty(services.doc, self.clock(), self.sync_buffer_s))
         await self._put(found, "accounts", account)
         if repoint:
             await self._repoint_descendants(change.account_id)
