@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aio_pika
 import aiohttp
-from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from .amqp import topology
 from .amqp.client import RpcClient
+from .amqp.connection import BrokerLink, FailoverConnection
 from .amqp.notices import NoticeConsumer
 from .amqp.publisher import Publisher
 from .amqp.rpc import RpcServer
@@ -37,6 +37,7 @@ from .sync.loop import SyncLoop
 log = logging.getLogger("svc")
 READINESS_PROBE_TIMEOUT_S = 2.0
 LAST_RELAY_S = 5.0
+BROKER_STEP_S = 2.0  # a step of the stop that needs the broker, when it is there
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Service:
     settings: Settings
     store: DocumentStore | None = None
     repo: Repository | None = None
-    connections: list[AbstractRobustConnection] = field(default_factory=list)
+    broker: BrokerLink | None = None
     http: aiohttp.ClientSession | None = None
     metrics: Metrics = field(default_factory=Metrics)
     probes: ProbeServer | None = None
@@ -75,6 +76,9 @@ class Service:
         self.probes = ProbeServer(self.metrics, self.readiness, self.refresh_metrics,
                                   settings.http_host, settings.http_port, routes=api.routes())
         await self.probes.start()
+        # the HTTP port answers from here on (/readyz names amqp until the broker is up);
+        # what follows waits, trying the brokers with back-off, for as long as none answers
+        self.broker = BrokerLink(settings.amqp_urls)
         # One connection per role, so that a fault in one (a connection closed by the broker,
         # a channel error) never stops the others (SPEC §13): outbound publishing and
         # bookkeeper RPC, RPC requests, document-change ingest.
@@ -85,7 +89,7 @@ class Service:
         publisher = Publisher(channel, exchanges, settings.node,
                               on_dead_letter=self.metrics.dead_letter)
         self.sync = self._sync_loop(await self._bookkeeper_rpc(outbound))
-        self.relay = OutboxRelay(self.store, publisher.event)
+        self.relay = OutboxRelay(self.store, publisher.event, broker=self.broker)
 
         rpc_channel = await (await self._connect("rpc")).channel()
         await rpc_channel.set_qos(prefetch_count=settings.rpc_prefetch)
@@ -103,7 +107,7 @@ class Service:
                     ("reconcile", "reconcile_req"): reconcile_handler(importer)}
         self.rpc = RpcServer(handlers, self.repo, publisher, settings.node,
                              settings.max_message_bytes, observe=self.metrics.rpc)
-        rpc_queue = await topology.declare_rpc_queue(rpc_channel)
+        rpc_queue = await topology.declare_rpc_queue(rpc_channel, settings.delivery_limit)
         self.consumers.append((rpc_queue, await rpc_queue.consume(self.rpc.on_message)))
 
         notice_channel = await (await self._connect("ingest")).channel()
@@ -129,18 +133,19 @@ class Service:
         self._relay_stop.set()
         if self._relaying is not None:
             await self._relaying
-        if self.relay is not None:
+        if self.relay is not None and self._broker_up():  # else nothing would take it
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.relay.relay_once(), LAST_RELAY_S)
 
-    async def _connect(self, role: str) -> AbstractRobustConnection:
-        connection = await aio_pika.connect_robust(
-            self.settings.amqp_url,
-            client_properties={"connection_name": f"{self.settings.node} {role}"})
-        self.connections.append(connection)
-        return connection
+    async def _connect(self, role: str) -> FailoverConnection:
+        assert self.broker is not None
+        return await self.broker.connect(f"{self.settings.node} {role}")
 
-    async def _bookkeeper_rpc(self, connection: AbstractRobustConnection) -> RpcClient:
+    @property
+    def connections(self) -> list[FailoverConnection]:
+        return self.broker.connections if self.broker else []
+
+    async def _bookkeeper_rpc(self, connection: FailoverConnection) -> RpcClient:
         rpc = RpcClient(self.settings.node)
         await rpc.open(connection)
         return rpc
@@ -166,13 +171,12 @@ class Service:
                         delinquent_recheck_s=settings.delinquent_recheck_s)
 
     def _broker_up(self) -> bool:
-        return bool(self.connections) and all(
-            connection.connected.is_set() for connection in self.connections)
+        return self.broker is not None and self.broker.is_up
 
     async def readiness(self) -> Readiness:
         down = []
         if not self._broker_up():
-            down.append("broker")
+            down.append("amqp")
         try:
             assert self.store is not None
             await asyncio.wait_for(self.store.get("accounts", "svc-readiness"),
@@ -218,8 +222,11 @@ class Service:
     async def stop(self) -> None:
         self.stopping.set()  # /readyz turns 503 first, so no new work is routed here
         for queue, tag in self.consumers:
-            with contextlib.suppress(Exception):  # the broker may be gone already
-                await queue.cancel(tag)
+            # a channel whose broker is gone would wait for it to come back: its consumers
+            # went with it anyway
+            if self._broker_up():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(queue.cancel(tag), BROKER_STEP_S)
         self.consumers.clear()
         # requests being answered and syncs in flight share one deadline; a sync still
         # waiting for its bookkeeper then is abandoned (its delivery record keeps the retry
@@ -239,9 +246,8 @@ class Service:
             await self.http.close()
         if self.source is not None:
             await self.source.close()
-        for connection in self.connections:
-            with contextlib.suppress(Exception):
-                await connection.close()
+        if self.broker is not None:
+            await self.broker.close()
         if self.store is not None:
             await self.store.close()
         if self.probes is not None:
@@ -251,8 +257,16 @@ class Service:
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     service = Service(settings)
-    await service.start()
+    # the start waits for a broker for as long as none answers: a stop ends that wait too
+    starting = asyncio.create_task(service.start())
+    stopped = asyncio.create_task(stop.wait())
     try:
-        await stop.wait()
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a failed start raises here
+            await stopped
     finally:
+        for task in (starting, stopped):
+            task.cancel()
+        await asyncio.gather(starting, stopped, return_exceptions=True)
         await service.stop()

@@ -47,19 +47,26 @@ async def declare_dead_letters(channel: AbstractChannel) -> AbstractQueue:
     return queue
 
 
-async def declare_rpc_queue(channel: AbstractChannel) -> AbstractQueue:
-    """Shared by every replica (competing consumers); what cannot be answered is
-    dead-lettered rather than lost."""
+async def declare_rpc_queue(channel: AbstractChannel, delivery_limit: int) -> AbstractQueue:
+    """Shared by every replica (competing consumers). A quorum queue: it lives on every node
+    of a cluster, so RPC stays routable when the node svc was connected to dies (a classic
+    queue would die with its node). What cannot be answered, and a request delivered
+    ``delivery_limit`` times without an ack (one that keeps crashing its consumer), is
+    dead-lettered rather than lost or looping."""
     queue = await channel.declare_queue(RPC_QUEUE, durable=True, arguments={
-        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE})
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-delivery-limit": delivery_limit,
+    })
     await queue.bind("services", routing_key=RPC_BINDING)
     return queue
 
 
 async def declare_doc_changes_queue(channel: AbstractChannel, delivery_limit: int
                                     ) -> AbstractQueue:
-    """At-least-once: a durable quorum queue, acked after the store write, with a delivery
-    limit so a message that keeps failing is dead-lettered instead of looping."""
+    """At-least-once: a quorum queue (replicated on the cluster's nodes), acked after the
+    store write, with a delivery limit so a message that keeps failing is dead-lettered
+    instead of looping."""
     queue = await channel.declare_queue(DOC_CHANGES_QUEUE, durable=True, arguments={
         "x-queue-type": "quorum",
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
