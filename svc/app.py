@@ -265,6 +265,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         if starting.done():
             starting.result()  # a failed start raises here
             await stopped
+    except topology.QueueMismatch as error:  # a broker-side fix, not a fault to retry
+        log.error("%s", error, extra={"event": "start_failed"})
+        raise SystemExit(2) from None
     finally:
         for task in (starting, stopped):
             task.cancel()

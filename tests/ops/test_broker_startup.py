@@ -1,8 +1,9 @@
 """Start-up and the broker list: ``svc serve`` with no broker answering serves HTTP from the
 first second (``/healthz`` 200, ``/readyz`` 503 naming ``amqp``), keeps trying with back-off
 and says so in one line, and SIGTERM stops it at once (a real process, its exit code and its
-output); a malformed list is refused naming the variable; a client takes the first broker of
-the list that answers."""
+output); a malformed list is refused naming the variable, and a queue the broker holds with other
+arguments stops svc saying what to do; a client takes the first broker of the list that
+answers."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 
+import aio_pika
 import aiohttp
 import pytest
+from broker import rabbitmqctl, url_for
 from processes import SVC, child, exited, free_port
 from waiting import eventually
 
+from svc.amqp import topology
 from svc.amqp.client import ServicesClient
 
 # from the spawn: the interpreter's start and imports take most of it, seconds on a busy
@@ -92,3 +97,24 @@ async def test_a_client_takes_the_first_broker_that_answers(service, amqp_url):
     with pytest.raises(ConnectionError, match="no broker answered"):
         async with ServicesClient(f"{dead},{dead}"):
             pass
+
+
+@pytest.mark.timeout(60)
+async def test_a_classic_rpc_queue_left_by_an_older_svc_exits_2_saying_what_to_do(tmp_path):
+    vhost = f"svc_test_{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        url = url_for(vhost)
+        async with await aio_pika.connect(url) as connection:  # as svc declared it before
+            await (await connection.channel()).declare_queue(topology.RPC_QUEUE, durable=True)
+        env = {**os.environ, "SVC_STORE_URL": f"sqlite:///{tmp_path}/s.db",
+               "SVC_AMQP_URL": url, "SVC_HTTP_HOST": "127.0.0.1", "SVC_HTTP_PORT": "0",
+               "SVC_LOG_FORMAT": "text"}
+        result = await asyncio.to_thread(subprocess.run, [str(SVC), "serve"], env=env,
+                                         capture_output=True, text=True, timeout=40)
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+    assert result.returncode == 2, result
+    assert f"rabbitmqctl delete_queue {topology.RPC_QUEUE}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
