@@ -15,7 +15,7 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from .amqp import topology
 from .amqp.client import RpcClient
-from .amqp.connection import BrokerLink, FailoverConnection
+from .amqp.connection import BrokerLink, FailoverConnection, redelivered_if_lost
 from .amqp.notices import NoticeConsumer
 from .amqp.publisher import Publisher
 from .amqp.rpc import RpcServer
@@ -108,7 +108,8 @@ class Service:
         self.rpc = RpcServer(handlers, self.repo, publisher, settings.node,
                              settings.max_message_bytes, observe=self.metrics.rpc)
         rpc_queue = await topology.declare_rpc_queue(rpc_channel, settings.delivery_limit)
-        self.consumers.append((rpc_queue, await rpc_queue.consume(self.rpc.on_message)))
+        self.consumers.append((rpc_queue, await rpc_queue.consume(
+            redelivered_if_lost(self.rpc.on_message))))
 
         notice_channel = await (await self._connect("ingest")).channel()
         await notice_channel.set_qos(prefetch_count=max(settings.rpc_prefetch, 400))

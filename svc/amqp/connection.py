@@ -12,16 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aio_pika
+import aiormq.exceptions
+from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
 
 log = logging.getLogger("svc.amqp")
 CONNECT_TIMEOUT_S = 5.0  # a node that does not answer at all is given up this soon
 RETRY_FIRST_S = 0.5  # after a whole round of the list failed; doubled each round
 RETRY_MAX_S = 5.0
+
+
+# what a publish or an ack raises when its connection went away under it
+CONNECTION_LOST = (aiormq.exceptions.AMQPConnectionError,
+                   aiormq.exceptions.ChannelInvalidStateError, ConnectionError)
+Consumer = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
 def split_urls(value: str) -> list[str]:
@@ -171,3 +179,15 @@ class BrokerLink:
                 await asyncio.wait_for(connection.close(), CONNECT_TIMEOUT_S)
             except Exception:  # noqa: BLE001, S112 - gone already, or its broker is
                 continue
+
+
+def redelivered_if_lost(consume: Consumer) -> Consumer:
+    """A consumer whose reply or ack may go with its connection: the broker then delivers the
+    message again (it was never acked), so there is nothing to report beyond the link's own
+    line about the lost broker."""
+    async def consuming(message: AbstractIncomingMessage) -> None:
+        try:
+            await consume(message)
+        except CONNECTION_LOST as error:
+            log.debug("delivery left to the broker to redeliver: %r", error)
+    return consuming

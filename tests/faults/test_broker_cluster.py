@@ -8,7 +8,7 @@ counted twice), the ``quantities_change`` events add up exactly to them (every e
 once the outbox relay was on another node), and each snapshot was charged under one key.
 
 The nodes are the test's own (``rabbitnodes.cluster``: own names, ports, data, cookie); the
-shared broker is not touched.
+shared broker is not touched. Forming the cluster takes most of the test's time.
 """
 
 from __future__ import annotations
@@ -236,6 +236,7 @@ async def test_kill9_of_the_node_svc_uses(tmp_path, svc_processes):
         outcomes = await notice_outcomes(port)
         reconnected = connections_on(nodes, node)
         assert svc.terminate() == 0, svc.tail()
+        output = (tmp_path / "svc.log").read_text()
         events = await probed_events(survivors[0].url)
         state = await ledger_state(ledger)
 
@@ -245,6 +246,9 @@ async def test_kill9_of_the_node_svc_uses(tmp_path, svc_processes):
     assert all(killed_at - RPC_TIMEOUT_S - 0.5 <= sent <= killed_at + resumed_in
                for sent, _ in failed), (killed_at, failed, rpc.errors)
     assert set(reconnected) <= {n.port for n in survivors} and sum(reconnected.values()) == 3
+    assert "Traceback" not in output, output
+    for line in ("broker connection lost", "broker reconnected"):  # one line each way
+        assert output.count(line) == 1, output
     # notices: every one applied or ignored as a repeat, and the recount is exact
     applied, ignored = outcomes.get("applied", 0), outcomes.get("ignored", 0)
     assert applied <= NOTICES <= applied + ignored, outcomes
