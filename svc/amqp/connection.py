@@ -61,7 +61,7 @@ class FailoverConnection(aio_pika.RobustConnection):
         self.on_change = on_change  # told when ``up`` changes, or an attempt fails
         self.up = False  # connected, with every channel, queue and consumer restored
         self.ever_up = False
-        self.host: str | None = None  # of the broker last connected to
+        self.host = host_of(self.urls[0])  # of the last connection or attempt
         self.reason = ""  # why the last connection or attempt ended
         super().__init__(self.urls[0], fail_fast=False, **kwargs)
         self.reconnect_interval = 0.0
@@ -76,10 +76,14 @@ class FailoverConnection(aio_pika.RobustConnection):
         """Until connected (``keep_trying``), else until one round of the list failed:
         then ``ConnectionError``."""
         connecting = asyncio.ensure_future(super().connect(timeout))
-        await asyncio.wait({connecting, self._gave_up}, return_when=asyncio.FIRST_COMPLETED)
-        if connecting.done():
+        try:
+            await asyncio.wait({connecting, self._gave_up},
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this wait is cancelled (a stop during the start)
+            if not connecting.done():
+                connecting.cancel()
+        if not connecting.cancelled():
             return connecting.result()
-        connecting.cancel()
         await self.close()
         raise ConnectionError(f"no broker answered: {', '.join(self.hosts)}")
 
@@ -93,6 +97,7 @@ class FailoverConnection(aio_pika.RobustConnection):
 
     async def _on_connection_close(self, closing: asyncio.Future) -> None:
         was_up, self.up = self.up, False
+        self.host = host_of(self.url)
         if not closing.cancelled() and closing.exception() is not None:
             self.reason = str(closing.exception()) or type(closing.exception()).__name__
         if not was_up:
@@ -171,7 +176,7 @@ class BrokerLink:
         return "; ".join(sorted({c.reason for c in self.connections if not c.up and c.reason}))
 
     def _hosts(self, *, up: bool) -> str:
-        return ", ".join(sorted({c.host or "?" for c in self.connections if c.up == up}))
+        return ", ".join(sorted({c.host for c in self.connections if c.up == up}))
 
     async def close(self) -> None:
         for connection in self.connections:
