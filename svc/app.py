@@ -96,7 +96,7 @@ class Service:
         # After a broker restart aio-pika restores channels in no fixed order: each consuming
         # channel re-declares the exchanges too, so that its consumer never runs (and has
         # events, replies or dead letters published) before the exchanges exist again.
-        await topology.declare_exchanges(rpc_channel)
+        rpc_exchanges = await topology.declare_exchanges(rpc_channel)
         if settings.couch_url is not None:
             self.source = CouchSource(settings.couch_url.get_secret_value(),
                                       settings.couch_timeout_s)
@@ -105,7 +105,12 @@ class Service:
         handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now),
                     ("sync", "delivery_retry_req"): delivery_retry_handler(self.sync.sync_now),
                     ("reconcile", "reconcile_req"): reconcile_handler(importer)}
-        self.rpc = RpcServer(handlers, self.repo, publisher, settings.node,
+        # replies go out on the connection the requests came in on: a request svc could take
+        # can be answered, and one whose connection is lost unanswered is delivered again
+        # (replies on another connection, lost alone, would leave it unacked and unanswered)
+        replies = Publisher(rpc_channel, rpc_exchanges, settings.node,
+                            on_dead_letter=self.metrics.dead_letter)
+        self.rpc = RpcServer(handlers, self.repo, replies, settings.node,
                              settings.max_message_bytes, observe=self.metrics.rpc)
         rpc_queue = await topology.declare_rpc_queue(rpc_channel, settings.delivery_limit)
         self.consumers.append((rpc_queue, await rpc_queue.consume(

@@ -82,6 +82,7 @@ class FailoverConnection(aio_pika.RobustConnection):
         finally:  # also when this wait is cancelled (a stop during the start)
             if not connecting.done():
                 connecting.cancel()
+                await asyncio.gather(connecting, return_exceptions=True)
         if not connecting.cancelled():
             return connecting.result()
         await self.close()
