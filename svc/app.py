@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aio_pika
 import aiohttp
-from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from .amqp import topology
 from .amqp.client import RpcClient
+from .amqp.connection import BrokerLink, FailoverConnection, redelivered_if_lost
 from .amqp.notices import NoticeConsumer
 from .amqp.publisher import Publisher
 from .amqp.rpc import RpcServer
@@ -43,6 +43,7 @@ from .sync.stuck import stuck_deliveries
 log = logging.getLogger("svc")
 READINESS_PROBE_TIMEOUT_S = 2.0
 LAST_RELAY_S = 5.0
+BROKER_STEP_S = 2.0  # a step of the stop that needs the broker, when it is there
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Service:
     settings: Settings
     store: DocumentStore | None = None
     repo: Repository | None = None
-    connections: list[AbstractRobustConnection] = field(default_factory=list)
+    broker: BrokerLink | None = None
     http: aiohttp.ClientSession | None = None
     metrics: Metrics = field(default_factory=Metrics)
     probes: ProbeServer | None = None
@@ -97,6 +98,9 @@ class Service:
         described = serving(settings.http_host, self.probes.port, settings.store_url,
                             settings.amqp_url, settings.node)
         log.info(described.line(), extra={"event": "started", **described.fields()})
+        # the HTTP port answers from here on (/readyz names amqp until the broker is up);
+        # what follows waits, trying the brokers with back-off, for as long as none answers
+        self.broker = BrokerLink(settings.amqp_urls)
         # One connection per role, so that a fault in one (a connection closed by the broker,
         # a channel error) never stops the others (SPEC §13): outbound publishing and
         # bookkeeper RPC, RPC requests, document-change ingest.
@@ -107,14 +111,14 @@ class Service:
         publisher = Publisher(channel, exchanges, settings.node,
                               on_dead_letter=self.metrics.dead_letter)
         self.sync = self._sync_loop(await self._bookkeeper_rpc(outbound))
-        self.relay = OutboxRelay(self.store, publisher.event)
+        self.relay = OutboxRelay(self.store, publisher.event, broker=self.broker)
 
         rpc_channel = await (await self._connect("rpc")).channel()
         await rpc_channel.set_qos(prefetch_count=settings.rpc_prefetch)
         # After a broker restart aio-pika restores channels in no fixed order: each consuming
         # channel re-declares the exchanges too, so that its consumer never runs (and has
         # events, replies or dead letters published) before the exchanges exist again.
-        await topology.declare_exchanges(rpc_channel)
+        rpc_exchanges = await topology.declare_exchanges(rpc_channel)
         if settings.couch_url is not None:
             self.source = CouchSource(settings.couch_url.get_secret_value(),
                                       settings.couch_timeout_s)
@@ -124,10 +128,16 @@ class Service:
                     ("sync", "delivery_retry_req"): delivery_retry_handler(self.sync.sync_now),
                     **delivery_actions(self.sync),
                     ("reconcile", "reconcile_req"): reconcile_handler(importer)}
-        self.rpc = RpcServer(handlers, self.repo, publisher, settings.node,
+        # replies go out on the connection the requests came in on: a request svc could take
+        # can be answered, and one whose connection is lost unanswered is delivered again
+        # (replies on another connection, lost alone, would leave it unacked and unanswered)
+        replies = Publisher(rpc_channel, rpc_exchanges, settings.node,
+                            on_dead_letter=self.metrics.dead_letter)
+        self.rpc = RpcServer(handlers, self.repo, replies, settings.node,
                              settings.max_message_bytes, observe=self.metrics.rpc)
-        rpc_queue = await topology.declare_rpc_queue(rpc_channel)
-        self.consumers.append((rpc_queue, await rpc_queue.consume(self.rpc.on_message)))
+        rpc_queue = await topology.declare_rpc_queue(rpc_channel, settings.delivery_limit)
+        self.consumers.append((rpc_queue, await rpc_queue.consume(
+            redelivered_if_lost(self.rpc.on_message))))
 
         notice_channel = await (await self._connect("ingest")).channel()
         await notice_channel.set_qos(prefetch_count=max(settings.rpc_prefetch, 400))
@@ -156,18 +166,19 @@ class Service:
         self._relay_stop.set()
         if self._relaying is not None:
             await self._relaying
-        if self.relay is not None:
+        if self.relay is not None and self._broker_up():  # else nothing would take it
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.relay.relay_once(), LAST_RELAY_S)
 
-    async def _connect(self, role: str) -> AbstractRobustConnection:
-        connection = await aio_pika.connect_robust(
-            self.settings.amqp_url,
-            client_properties={"connection_name": f"{self.settings.node} {role}"})
-        self.connections.append(connection)
-        return connection
+    async def _connect(self, role: str) -> FailoverConnection:
+        assert self.broker is not None
+        return await self.broker.connect(f"{self.settings.node} {role}")
 
-    async def _bookkeeper_rpc(self, connection: AbstractRobustConnection) -> RpcClient:
+    @property
+    def connections(self) -> list[FailoverConnection]:
+        return self.broker.connections if self.broker else []
+
+    async def _bookkeeper_rpc(self, connection: FailoverConnection) -> RpcClient:
         rpc = RpcClient(self.settings.node)
         await rpc.open(connection)
         return rpc
@@ -193,13 +204,12 @@ class Service:
                         delinquent_recheck_s=settings.delinquent_recheck_s)
 
     def _broker_up(self) -> bool:
-        return bool(self.connections) and all(
-            connection.connected.is_set() for connection in self.connections)
+        return self.broker is not None and self.broker.is_up
 
     async def readiness(self) -> Readiness:
         down = []
         if not self._broker_up():
-            down.append("broker")
+            down.append("amqp")
         try:
             assert self.store is not None
             await asyncio.wait_for(self.store.get("accounts", "svc-readiness"),
@@ -274,8 +284,11 @@ class Service:
     async def stop(self) -> None:
         self.stopping.set()  # /readyz turns 503 first, so no new work is routed here
         for queue, tag in self.consumers:
-            with contextlib.suppress(Exception):  # the broker may be gone already
-                await queue.cancel(tag)
+            # a channel whose broker is gone would wait for it to come back: its consumers
+            # went with it anyway
+            if self._broker_up():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(queue.cancel(tag), BROKER_STEP_S)
         self.consumers.clear()
         # requests being answered and syncs in flight share one deadline; a sync still
         # waiting for its bookkeeper then is abandoned (its delivery record keeps the retry
@@ -295,9 +308,8 @@ class Service:
             await self.http.close()
         if self.source is not None:
             await self.source.close()
-        for connection in self.connections:
-            with contextlib.suppress(Exception):
-                await connection.close()
+        if self.broker is not None:
+            await self.broker.close()
         if self.store is not None:
             await self.store.close()
         if self.probes is not None:
@@ -307,8 +319,25 @@ class Service:
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     service = Service(settings)
-    await service.start()
+    # the start waits for a broker for as long as none answers: a stop ends that wait too
+    starting = asyncio.create_task(service.start())
+    stopped = asyncio.create_task(stop.wait())
     try:
-        await stop.wait()
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a failed start raises here
+            await stopped
+    except topology.QueueMismatch as error:  # a broker-side fix, not a fault to retry
+        log.error("%s", error, extra={"event": "start_failed"})
+        raise SystemExit(2) from None
+    except SettingsError:  # refused before serving, having undone what it opened
+        starting = None
+        raise
     finally:
-        await service.stop()
+        for task in (starting, stopped):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(stopped, *([starting] if starting else []),
+                             return_exceptions=True)
+        if starting is not None:
+            await service.stop()

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from .store.abc import DocumentStore, VersionConflict
 from .store.outbox import OUTBOX, OutboxEntry, written
@@ -21,12 +22,22 @@ CLAIM_S = 30.0
 Publish = Callable[[OutboxEntry, str], Awaitable[None]]  # the event, its Msg-ID
 
 
+class Broker(Protocol):
+    """Whether the broker can take publishes now, and a wait until it can."""
+
+    @property
+    def is_up(self) -> bool: ...
+
+    async def wait_up(self) -> None: ...
+
+
 class OutboxRelay:
-    def __init__(self, store: DocumentStore, publish: Publish, *, batch: int = 200,
-                 idle_s: float = 1.0, retry_max_s: float = 10.0,
+    def __init__(self, store: DocumentStore, publish: Publish, *, broker: Broker | None = None,
+                 batch: int = 200, idle_s: float = 1.0, retry_max_s: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.publish = publish
+        self.broker = broker
         self.batch = batch
         self.idle_s = idle_s
         self.retry_max_s = retry_max_s
@@ -58,17 +69,23 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``; woken by each commit that wrote events, else every ``idle_s``;
-        after a failure it backs off and ignores the wake-ups."""
+        after a failure it backs off and ignores the wake-ups. While the broker is away it
+        waits for it to come back, and then goes on at once."""
         delay = 0.0
         signal = written(self.store)
         while not stop.is_set():
+            if self.broker is not None and not self.broker.is_up:
+                await _first(stop.wait(), self.broker.wait_up())
+                delay = 0.0
+                continue
             signal.clear()
             try:
                 sent = await self.relay_once()
                 delay = 0.0
             except Exception as error:  # noqa: BLE001 - the broker or the store is away
                 delay = min(max(delay * 2, 0.1), self.retry_max_s)
-                log.warning("outbox relay waits %.1f s: %r", delay, error)
+                if self.broker is None or self.broker.is_up:  # else the link logged it
+                    log.warning("outbox relay waits %.1f s: %r", delay, error)
                 sent = 0
             if sent == self.batch:  # more may be waiting
                 continue

@@ -6,6 +6,7 @@ import json
 import socket
 import typing
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -50,6 +51,7 @@ class ApiToken(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SVC_", extra="ignore")
 
+    # one broker URL, or the nodes of a cluster separated by commas (tried in order)
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     store_url: str = "sqlite:///./svc-data/svc.db"
     http_host: str = "0.0.0.0"
@@ -116,6 +118,22 @@ class Settings(BaseSettings):
         if isinstance(value, tuple) and all(isinstance(c, NumberClassifier) for c in value):
             return value
         return parse_classifiers(value)
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _broker_urls(cls, value: str) -> str:
+        urls = [url.strip() for url in value.split(",")]
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+                # the URL itself is not repeated: it may hold a password
+                raise ValueError(f"entry {urls.index(url) + 1} is not an amqp:// or amqps:// "
+                                 "URL with a host (several brokers: separate them by commas)")
+        return ",".join(urls)
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        return self.amqp_url.split(",")
 
     @field_validator("api_tokens")
     @classmethod

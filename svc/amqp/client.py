@@ -17,6 +17,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 
 from ..jsonio import dumps, loads
 from ..models.requests import REQUESTS
+from .connection import connect_once, split_urls
 from .envelope import CONTENT_TYPE, envelope, new_msg_id
 
 CATEGORY_OF = {name: category for category, name in REQUESTS}
@@ -78,14 +79,16 @@ class RpcClient:
 
 
 class ServicesClient:
-    """``async with ServicesClient(url) as client: await client.call("summary", {...})``."""
+    """``async with ServicesClient(url) as client: await client.call("summary", {...})``;
+    ``url`` may list several brokers, comma-separated (``SVC_AMQP_URL``): the first that
+    answers is used, and the next ones when it is lost."""
 
     def __init__(self, amqp_url: str, node: str | None = None) -> None:
         self.amqp_url = amqp_url
         self.rpc = RpcClient(node or f"svc-client@{socket.gethostname()}")
 
     async def __aenter__(self) -> ServicesClient:
-        self.connection = await aio_pika.connect_robust(self.amqp_url)
+        self.connection = await connect_once(split_urls(self.amqp_url))
         await self.rpc.open(self.connection)
         self.channel, self.queue = self.rpc.channel, self.rpc.queue
         return self

@@ -3,11 +3,11 @@
     python tests/bench/echo_server.py AMQP_URL [PREFETCH]
 
 It does what svc's RPC server does around a request, and nothing in between: one channel
-with the same prefetch (``SVC_RPC_PREFETCH``, default 200), a durable queue of its own
-(``bench_echo_requests``, bound on ``services`` with ``bench.echo.request``), the body decoded
-and encoded with svc's own JSON (``svc.jsonio``), the reply published Kazoo's way on
-``targeted`` under the request's ``Server-ID`` (it keeps the ``Msg-ID``), the ack after the
-reply. Prints ``ready`` once it consumes; stops on SIGTERM or SIGINT.
+with the same prefetch (``SVC_RPC_PREFETCH``, default 200), a quorum queue of its own as
+svc's is (``bench_echo_requests``, bound on ``services`` with ``bench.echo.request``), the
+body decoded and encoded with svc's own JSON (``svc.jsonio``), the reply published Kazoo's
+way on ``targeted`` under the request's ``Server-ID`` (it keeps the ``Msg-ID``), the ack after
+the reply. Prints ``ready`` once it consumes; stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ async def serve(amqp_url: str, prefetch: int) -> None:
                                        durable=False, auto_delete=False)
         targeted = await channel.declare_exchange("targeted", aio_pika.ExchangeType.DIRECT,
                                                   durable=False, auto_delete=False)
-        queue = await channel.declare_queue(QUEUE, durable=True)
+        queue = await channel.declare_queue(QUEUE, durable=True,
+                                            arguments={"x-queue-type": "quorum"})
         await queue.bind("services", routing_key=ROUTING_KEY)
 
         async def on_message(message: AbstractIncomingMessage) -> None:

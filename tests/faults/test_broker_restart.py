@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import pytest
 from faultkit import (
     ResilientPublisher,
@@ -29,7 +30,9 @@ from svc.amqp import topology
 from svc.amqp.client import ServicesClient
 
 NOTICES = 10_000
-RATE = 1_000  # notices published per second: the stream lasts 10 s, the outage strikes in it
+# notices published per second: the stream lasts 16 s and the outage strikes in it, though
+# ``rabbitmqctl stop_app`` takes seconds to act on a busy machine
+RATE = 600
 STOP_AFTER = 2_000  # notices published when the broker is told to stop
 OUTAGE_S = 3.0  # how long the broker stays down (a fault's duration, not a wait for work)
 
@@ -114,3 +117,56 @@ def _counts(broker) -> tuple[int, int]:
 
 async def _published(publisher: ResilientPublisher, count: int) -> bool:
     return publisher.published >= count
+
+
+@pytest.mark.timeout(150)
+async def test_a_lost_and_regained_broker_logs_one_line_each_way(private_broker, svc_processes,
+                                                                 tmp_path):
+    """And SIGTERM stops svc within its drain deadline while the broker is gone."""
+    port, drain_s = free_port(), 5.0
+    log = tmp_path / "svc.log"
+    svc = svc_processes(private_broker.url, tmp_path / "svc.db", log, "services@relog",
+                        http_port=str(port), log_level="INFO", log_format="text",
+                        drain_timeout_s=str(drain_s)).start()
+    await wait_until_consuming(private_broker.url)
+
+    def lines(text: str) -> list[str]:
+        return [line for line in log.read_text().splitlines() if text in line]
+
+    async def logged(text: str, count: int = 1) -> bool:
+        assert svc.running, svc.tail()
+        return len(lines(text)) >= count
+
+    await asyncio.to_thread(private_broker.ctl, "stop_app")
+    await wait_for(lambda: logged("broker connection lost"), 30, "the loss logged")
+    status, down = await _readyz(port)
+    assert status == 503 and "amqp" in down, down
+    await asyncio.sleep(2)  # several attempts to reconnect: none of them logs a line
+    await asyncio.to_thread(private_broker.ctl, "start_app")
+    await asyncio.to_thread(private_broker.await_startup)
+    await wait_for(lambda: logged("broker reconnected"), 30, "the return logged")
+    await wait_for(lambda: _ready(port), 30, "ready again")
+    assert len(lines("broker connection lost")) == len(lines("broker reconnected")) == 1, \
+        svc.tail()
+    host = f"127.0.0.1:{private_broker.port}"
+    assert host in lines("broker connection lost")[0] and host in lines("broker reconnected")[0]
+
+    await asyncio.to_thread(private_broker.ctl, "stop_app")
+    await wait_for(lambda: logged("broker connection lost", 2), 30, "the second loss logged")
+    stopping = time.monotonic()
+    assert svc.terminate(timeout=drain_s + 10) == 0, svc.tail()
+    stopped_in = time.monotonic() - stopping
+    assert stopped_in <= drain_s, f"stopped {stopped_in:.1f} s after SIGTERM\n{svc.tail()}"
+    output = log.read_text()
+    assert "Traceback" not in output and "guest:guest" not in output, output
+    assert lines("svc stopped"), output
+
+
+async def _readyz(port: int) -> tuple[int, list[str]]:
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{port}/readyz", timeout=aiohttp.ClientTimeout(total=5)) as got:
+        return got.status, (await got.json())["down"]
+
+
+async def _ready(port: int) -> bool:
+    return (await _readyz(port))[0] == 200

@@ -97,10 +97,11 @@ async def test_events_wait_in_the_outbox_while_the_broker_is_away(private_broker
             routing_key=key)
     await probe.close()
 
-    # the notices are counted at once; the accounts fall due a few seconds later, while the
-    # broker is away: their syncs commit with nowhere to publish
+    # the notices are counted at once; the accounts fall due some seconds later, while the
+    # broker is away: their syncs commit with nowhere to publish (``rabbitmqctl stop_app``
+    # takes seconds on a busy machine, longer with quorum queues to stop)
     svc = svc_processes(url, db, tmp_path / "svc.log", "services@outbox",
-                        sync_interval_s="0.2", sync_buffer_s="4").start()
+                        sync_interval_s="0.2", sync_buffer_s="12").start()
     await wait_until_consuming(url)
     await wait_for(lambda: counted(db, accounts), 60, "the notices counted", interval=0.1)
     await asyncio.to_thread(private_broker.ctl, "stop_app")

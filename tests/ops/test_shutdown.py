@@ -16,6 +16,7 @@ from waiting import eventually
 from svc.amqp import topology
 from svc.amqp.envelope import envelope, new_msg_id
 from svc.jsonio import dumps, loads
+from svc.settings import Settings
 
 REQUESTS = 5_000
 PLAN = {"devices": {"_all": {"rate": 2, "activation_charge": 5}}}
@@ -39,7 +40,8 @@ async def test_sigterm_answers_what_it_took_and_leaves_the_rest_queued(amqp_url,
     replies = await channel.declare_queue(exclusive=True)
     # the requests wait in svc's queue before it starts, so it is busy when SIGTERM comes
     services = (await topology.declare_exchanges(channel))["services"]
-    waiting = await topology.declare_rpc_queue(channel)
+    waiting = await topology.declare_rpc_queue(
+        channel, Settings.model_fields["delivery_limit"].default)
     for n in range(REQUESTS):
         await services.publish(aio_pika.Message(quote_request(n), reply_to=replies.name,
                                                 correlation_id=str(n)),
