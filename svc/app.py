@@ -32,6 +32,7 @@ from .settings import Settings
 from .sources import DocumentSource
 from .sources.couch import CouchSource
 from .store import DocumentStore, Repository, store_from_url
+from .store.leases import adopt_legacy_schedules
 from .sync.loop import SyncLoop
 
 log = logging.getLogger("svc")
@@ -65,6 +66,7 @@ class Service:
         settings = self.settings
         self.store = store_from_url(settings.store_url)
         await self.store.open()
+        await adopt_legacy_schedules(self.store)
         self.repo = Repository(self.store, master_account_id=settings.master_account_id,
                                sync_buffer_s=settings.sync_buffer_s)
         # The HTTP API (SPEC §15) runs the RPC server's own handlers, which exist once the
