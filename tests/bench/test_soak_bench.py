@@ -1,11 +1,12 @@
 """Soak: a real ``svc serve`` under steady mixed traffic for a configured time (issue 6;
 SPEC §12 "Benchmarks": "RSS flat" means at most 10 % growth after warm-up).
 
-The service runs as a child process on a virtual host of its own with a fresh SQLite store,
-the local bookkeeper and a 1 s sync interval. A master and a reseller are written to the
-store before it starts, the reseller owning the ten-item plan as its default plan; the
-client accounts (200) are then created under the reseller through account notices, so each
-gets the plan. For the whole run the test sends, at a steady rate and not flat out:
+The service runs as a child process on a virtual host of its own with a fresh SQLite store
+and a 1 s sync interval. A master and a reseller are written to the store before it starts,
+the reseller owning the ten-item plan as its default plan and naming an ``http`` bookkeeper,
+a webhook served by this test that accepts every invoice; the client accounts (200) are then
+created under the reseller through account notices, so each gets the plan and the webhook.
+For the whole run the test sends, at a steady rate and not flat out:
 
 - RPC (100/s at full size, 50/s at smoke size): ``quote_req`` (by account, with ``Changes``)
   and ``summary_req`` in turn, on random accounts, each fired at its time whatever the
@@ -15,14 +16,19 @@ gets the plan. For the whole run the test sends, at a steady rate and not flat o
   dirty so every sync tick has work.
 
 Every report interval one line gives RPC throughput and p50/p99 latency, notices published/s,
-``services.bookkeeper_sync.*`` events seen/s (an exclusive queue on ``services``) and the
-service's RSS (/proc/<pid>/status). Asserted: every RPC answered with success, none timed
+``services.bookkeeper_sync.*`` events seen/s (an exclusive queue on ``services``; they come
+through the outbox relay, so they may trail the calls), bookkeeper calls/s and the service's
+RSS (/proc/<pid>/status). The summary gives the billing lag: for each notice published after
+the first 20 s that changes what its account's invoice says, the time from its publication
+to the first call whose invoice reflects a state at least that new (``BillingLag``), as
+p50/p99/max. Asserted: every RPC answered with success, none timed
 out; bookkeeper_sync events in every interval after the first and none failed; once the
 traffic stops, each account's stored quantities equal what the notices say (exactly), the
 reseller's and the master's cascades their sum, a reconcile finds no drift, nothing was
 dead-lettered, every account is synced clean; RSS flat (asserted at full size): the largest
 sample of the last interval is at most 10 % above the sample at the end of the warm-up (the
-first 20 % of the run, at least one interval).
+first 20 % of the run, at least one interval); billing on time (asserted at full size): lag
+p99 within 3 sync intervals and at least 100 bookkeeper calls a second.
 
 Length: ``SVC_SOAK_S`` seconds (default 600 at ``SVC_BENCH_SCALE=full``, 60 at smoke);
 report interval ``SVC_SOAK_REPORT_S`` (60 at full, 10 at smoke); rates
