@@ -37,6 +37,7 @@ from .settings import Settings, SettingsError
 from .sources import DocumentSource
 from .sources.couch import CouchSource
 from .store import DocumentStore, Repository, StoreError, store_from_url
+from .store.leases import adopt_legacy_schedules
 from .sync.loop import SyncLoop
 from .sync.stuck import stuck_deliveries
 
@@ -76,6 +77,7 @@ class Service:
             await self.store.open()
         except (OSError, sqlite3.Error, StoreError) as error:  # a path it cannot write, …
             raise SettingsError(f"SVC_STORE_URL: cannot open the store: {error}") from None
+        await adopt_legacy_schedules(self.store)
         self.repo = Repository(self.store, master_account_id=settings.master_account_id,
                                sync_buffer_s=settings.sync_buffer_s)
         self.rereads = PendingRereads(self.store, settings.couch_reread_s,

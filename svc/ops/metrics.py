@@ -39,7 +39,7 @@ class Metrics:
             "svc_dirty_accounts", "Accounts whose services changed since their last sync.", **on)
         self.oldest_dirty_age = Gauge(
             "svc_oldest_dirty_account_age_seconds",
-            "Seconds since the last change of the dirty account that has waited longest.", **on)
+            "Seconds since the oldest change that no sync has billed yet.", **on)
         self.sync_attempts = Counter(
             "svc_sync_attempts", "Invoice deliveries to bookkeepers, by bookkeeper (an "
             "SVC_BOOKKEEPERS id, else local, kazoo or other) and outcome (good_standing, "

@@ -32,12 +32,13 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "imports": ("run",),
     "deliveries": ("account_id", "state"),
     "audit": ("account_id",),
+    "leases": (),  # found by due time only
 }
 # A numeric field by which documents fall due; absent or null means "not due".
 DUE_FIELD = "due_at"
-# The services documents waiting for a sync are counted, and the oldest found, by these
-# fields (the dirty-account metrics of SPEC §9) without reading the documents.
-DIRTY_COLLECTION, DIRTY_FLAG, DIRTY_SINCE = "services", "dirty", "changed_at"
+# The accounts waiting for a sync are counted, and the one waiting longest found, by these
+# fields of their lease documents (the dirty-account metrics) without reading the documents.
+DIRTY_COLLECTION, DIRTY_FLAG, DIRTY_SINCE = "leases", "dirty", "dirty_since"
 
 
 def index_values(value: Any) -> list[str]:
@@ -153,8 +154,8 @@ class DocumentStore(ABC):
 
     @abstractmethod
     async def dirty_stats(self) -> tuple[int, float | None]:
-        """How many services documents are dirty, and the earliest ``changed_at`` among
-        them (``None`` when there are none)."""
+        """How many accounts wait for a sync, and the earliest time since which one has
+        waited (``None`` when there are none)."""
 
     @abstractmethod
     def scan(self, collection: str) -> AsyncIterator[Versioned]:

@@ -86,27 +86,16 @@ def new_services(account_id: str) -> Doc:
         "status": GOOD_STANDING,
         "dirty": False,
         "changed_at": None,
-        "next_attempt_at": None,
-        "lease": None,
-        "due_at": None,
         "last_sync": None,
     }
 
 
-def mark_dirty(services: Doc, now: float, buffer_s: float = 0) -> Doc:
-    """Dirty since ``now``; see ``with_due_time``. ``change_count`` tells a sync whether the
-    account changed while it was being synced (its lease renewals write the document too)."""
-    return with_due_time({**services, "dirty": True, "changed_at": now,
-                          "change_count": services.get("change_count", 0) + 1}, buffer_s)
-
-
-def with_due_time(services: Doc, buffer_s: float) -> Doc:
-    """A dirty account falls due once its last change is ``buffer_s`` old, its back-off has
-    passed and no replica holds a lease on it (SPEC §12 "Sync")."""
-    lease_until = (services.get("lease") or {}).get("until", 0)
-    due = max(float(services["changed_at"]) + buffer_s,
-              float(services.get("next_attempt_at") or 0), float(lease_until))
-    return {**services, "due_at": due}
+def mark_dirty(services: Doc, now: float) -> Doc:
+    """Dirty since ``now``. ``change_count`` tells a sync whether the account changed while
+    it was being synced; when it falls due is the account's lease document's business
+    (``svc.store.leases``), which ingest writes only when a clean account turns dirty."""
+    return {**services, "dirty": True, "changed_at": now,
+            "change_count": services.get("change_count", 0) + 1}
 
 
 def _changes(account_id: str, scope: Literal["account", "cascade"], before: Counts,

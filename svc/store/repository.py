@@ -20,6 +20,7 @@ from ..rating import Violation, lint_plan
 from ..rating.coerce import MAX_QUANTITY
 from .abc import DocumentStore, StoreError, VersionConflict, Versioned
 from .audit import Change, note, note_quantities
+from .leases import schedule_sync
 from .outbox import emit, emit_quantity_changes
 from .records import (
     AppliedChange,
@@ -242,6 +243,15 @@ class Repository:
     async def _put(self, found: Versioned, collection: str, doc: Doc) -> None:
         await self.store.put(collection, found.key, doc, found.version)
 
+    async def _put_services(self, found: Versioned, doc: Doc) -> None:
+        """A services document that turns dirty is scheduled for a sync: only then is its
+        lease document written, so that changes to a dirty account never touch what claims
+        compete for."""
+        await self._put(found, "services", doc)
+        if doc.get("dirty") and not found.doc.get("dirty"):
+            await schedule_sync(self.store, found.key,
+                                float(doc["changed_at"]) + self.sync_buffer_s, self.clock())
+
     async def _add_own(self, account_id: str, delta: Counts,
                        named: dict[str, Doc | None]) -> list[QuantityChange]:
         account = await self._ensure("accounts", account_id, new_account)
@@ -250,8 +260,8 @@ class Repository:
         if named:  # the plans its documents name changed: billed anew
             doc = with_object_plans(doc, named)
         if changes or named:
-            doc = mark_dirty(doc, self.clock(), self.sync_buffer_s)
-        await self._put(services, "services", doc)
+            doc = mark_dirty(doc, self.clock())
+        await self._put_services(services, doc)
         if resolved_delta and not account.doc["pending"] and not account.doc["deleted"]:
             changes += await self._add_to_ancestors(account.doc["tree"], resolved_delta)
         return changes
@@ -265,8 +275,8 @@ class Repository:
             services = await self._load("services", ancestor, new_services)
             doc, cascade_changes = add_cascade_counts(services.doc, delta)
             if cascade_changes:
-                doc = mark_dirty(doc, self.clock(), self.sync_buffer_s)
-            await self._put(services, "services", doc)
+                doc = mark_dirty(doc, self.clock())
+            await self._put_services(services, doc)
             changes += cascade_changes
         return changes
 
@@ -283,8 +293,7 @@ class Repository:
             if attached:
                 changes += await self._add_to_ancestors(account["tree"], negate(own))
             account["deleted"] = True
-            await self._put(services, "services",
-                            mark_dirty(services.doc, self.clock(), self.sync_buffer_s))
+            await self._put_services(services, mark_dirty(services.doc, self.clock()))
         else:
             fields = change.account
             assert fields is not None
@@ -309,8 +318,7 @@ class Repository:
             if first_seen:
                 await self._assign_default_plan(account, services)
             elif restored:  # edited back in KAZOO: counted and billed again
-                await self._put(services, "services",
-                                mark_dirty(services.doc, self.clock(), self.sync_buffer_s))
+                await self._put_services(services, mark_dirty(services.doc, self.clock()))
         await self._put(found, "accounts", account)
         if repoint:
             await self._repoint_descendants(change.account_id)
@@ -337,7 +345,7 @@ class Repository:
         # re-read: the services document may have been written earlier in this unit
         current = await self._load("services", services.key, new_services)
         doc = _with_plan(current.doc, default, reseller, {})
-        await self._put(current, "services", mark_dirty(doc, self.clock(), self.sync_buffer_s))
+        await self._put_services(current, mark_dirty(doc, self.clock()))
 
     async def _repoint_descendants(self, account_id: str) -> None:
         """Re-point only the descendants whose nearest reseller changes (SPEC §12)."""
@@ -351,8 +359,7 @@ class Repository:
 
     async def _touch(self, account_id: str) -> None:
         services = await self._load("services", account_id, new_services)
-        await self._put(services, "services",
-                        mark_dirty(services.doc, self.clock(), self.sync_buffer_s))
+        await self._put_services(services, mark_dirty(services.doc, self.clock()))
 
     # --- resellers -----------------------------------------------------------------------
 
@@ -450,9 +457,8 @@ class Repository:
             gone = {doc_id: None for doc_id in services.doc.get("object_plans") or {}}
             doc = with_object_plans(doc, {**gone, **named})
         if changes or renamed or services.version == 0:
-            await self._put(services, "services",
-                            mark_dirty(doc, self.clock(), self.sync_buffer_s)
-                            if changes or renamed else doc)
+            await self._put_services(services, mark_dirty(doc, self.clock())
+                                     if changes or renamed else doc)
         emit_quantity_changes(changes)
         return changes
 
@@ -467,7 +473,7 @@ class Repository:
         services = await self._load("services", account_id, new_services)
         doc, changes = replace_quantities(services.doc, cascade=cascade)
         if changes:
-            await self._put(services, "services", mark_dirty(doc, self.clock(), self.sync_buffer_s))
+            await self._put_services(services, mark_dirty(doc, self.clock()))
         emit_quantity_changes(changes)
         return changes
 
@@ -577,8 +583,8 @@ class Repository:
         async def work() -> Doc:
             await self.existing_account(account_id)
             services = await self._load("services", account_id, new_services)
-            doc = mark_dirty(edit(copy.deepcopy(services.doc)), self.clock(), self.sync_buffer_s)
-            await self._put(services, "services", doc)
+            doc = mark_dirty(edit(copy.deepcopy(services.doc)), self.clock())
+            await self._put_services(services, doc)
             if event is not None:
                 emit(event(doc))
             if audited is not None:

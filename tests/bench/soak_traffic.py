@@ -43,8 +43,8 @@ class Traffic:
         self.serial = 0
         self.ops: Counter[str] = Counter()
 
-    def next_notice(self) -> tuple[str, bytes]:
-        """(routing key, body) of the next notice; the model already reflects it."""
+    def next_notice(self) -> tuple[str, str, bytes]:
+        """(account, routing key, body) of the next notice; the model already reflects it."""
         account = self.random.choice(self.accounts)
         docs = self.docs[account]
         if len(docs) < self.low:
@@ -60,7 +60,7 @@ class Traffic:
             kind = self.random.choice(tuple(KINDS))
             doc_id = f"{kind}{self.serial}"
             live = docs[doc_id] = LiveDoc(kind, self.random.choice(KINDS[kind][1]), 1)
-            return self._notice(account, doc_id, live, "doc_created")
+            return account, *self._notice(account, doc_id, live, "doc_created")
         doc_id = self.random.choice(list(docs))
         live = docs[doc_id]
         live.rev += 1
@@ -68,10 +68,10 @@ class Traffic:
             del docs[doc_id]
             routing_key, body = doc_change({"_id": doc_id, "pvt_type": live.kind}, account,
                                            rev=live.rev, event="doc_deleted", with_doc=False)
-            return routing_key, dumps(body)
+            return account, routing_key, dumps(body)
         disabled = self.random.random() < DISABLED
         live.item = None if disabled else self.random.choice(KINDS[live.kind][1])
-        return self._notice(account, doc_id, live, "doc_edited")
+        return account, *self._notice(account, doc_id, live, "doc_edited")
 
     def _notice(self, account: str, doc_id: str, live: LiveDoc, event: str) -> tuple[str, bytes]:
         item_field, items, _ = KINDS[live.kind]
@@ -151,6 +151,7 @@ class Interval:
     notices: int = 0
     syncs: int = 0
     syncs_failed: int = 0
+    calls: int = 0  # bookkeeper calls
     rss: list[dict[str, int]] = field(default_factory=list)  # samples, KiB
 
     @property
@@ -175,6 +176,7 @@ class Interval:
                 f"p50 {percentile(lat, 0.5) * 1e3:6.1f} ms p99 {percentile(lat, 0.99) * 1e3:6.1f}"
                 f" ms (err {self.errors}, timeout {self.timeouts})  notices "
                 f"{self.notices / self.seconds:6.1f}/s  sync {self.syncs / self.seconds:6.1f} ev/s"
+                f" {self.calls / self.seconds:6.1f} calls/s"
                 f" (failed {self.syncs_failed})  svc cpu {self.cpu_percent:3.0f}%  "
                 f"rss {self.rss_end_mib:7.1f} MiB "
                 f"(max {self.rss_max_mib:.1f}, anon {self.rss[-1]['RssAnon'] / 1024:.1f})")
@@ -204,3 +206,82 @@ class Meter:
         self.current = Interval(now)
         self.done.append(finished)
         return finished
+
+
+def billed_view(items: list[dict[str, Any]]) -> tuple[int, ...]:
+    """What an invoice of the soak's plan says about the traffic's documents: the quantity
+    of each item the devices and users count into (``sip_devices`` counts every device but
+    softphones)."""
+    quantities = {(item["category"], item["item"]): int(item["quantity"]) for item in items}
+    return tuple(quantities.get(key, 0) for key in BILLED_ITEMS)
+
+
+BILLED_ITEMS = (("devices", "sip_devices"), ("devices", "softphone"), ("users", "user"),
+                ("users", "admin"))
+
+
+def counted_view(counts: dict[str, dict[str, int]]) -> tuple[int, ...]:
+    """``billed_view`` of the invoice that bills ``counts`` (an account's own quantities)."""
+    devices, users = counts.get("devices", {}), counts.get("users", {})
+    return (devices.get("sip_device", 0) + devices.get("cellphone", 0),
+            devices.get("softphone", 0), users.get("user", 0), users.get("admin", 0))
+
+
+@dataclass
+class _Published:
+    at: float
+    view: tuple[int, ...]
+    billed_at: float | None = None
+    undone: bool = False  # changed back to what was billed before any call: nothing owed
+
+
+class BillingLag:
+    """Billing lag: from a notice's publication to the first bookkeeper call whose invoice
+    reflects a state at least that new.
+
+    Per account, each notice that changes what the invoice says is a point on a timeline. A
+    call at ``at`` billing ``view`` bills every point up to the newest one published before
+    ``at`` whose state the invoice equals (an invoice equal to a newer state than the one it
+    was made from bills exactly that state). Not counted: notices that leave the invoice as it
+    was, and changes undone (back to what the last call billed) before any call, since no
+    call need follow them."""
+
+    def __init__(self, accounts: list[str], at: float) -> None:
+        zero = counted_view({})
+        self.timelines = {account: [_Published(at, zero, at)] for account in accounts}
+        self.first_unbilled = dict.fromkeys(accounts, 1)
+        self.last_billed = dict.fromkeys(accounts, zero)
+
+    def published(self, account: str, counts: dict[str, dict[str, int]], at: float) -> None:
+        timeline, view = self.timelines[account], counted_view(counts)
+        if view == timeline[-1].view:
+            return
+        if view == self.last_billed[account]:
+            for point in timeline[self.first_unbilled[account]:]:
+                point.undone = True
+            timeline.append(_Published(at, view, undone=True))
+            self.first_unbilled[account] = len(timeline)
+            return
+        timeline.append(_Published(at, view))
+
+    def billed(self, account: str, view: tuple[int, ...], at: float) -> None:
+        timeline = self.timelines.get(account)
+        if timeline is None:  # not one of the traffic's accounts
+            return
+        self.last_billed[account] = view
+        first = self.first_unbilled[account]
+        newest = next((n for n in range(len(timeline) - 1, first - 1, -1)
+                       if timeline[n].at <= at and timeline[n].view == view), None)
+        if newest is None:
+            return
+        for point in timeline[first:newest + 1]:
+            point.billed_at = at
+        self.first_unbilled[account] = newest + 1
+
+    def lags(self, after: float, before: float) -> tuple[list[float], int]:
+        """The lags of the counted notices published between ``after`` and ``before``, and
+        how many of those were never billed."""
+        points = [point for timeline in self.timelines.values() for point in timeline[1:]
+                  if after <= point.at < before and not point.undone]
+        lags = [point.billed_at - point.at for point in points if point.billed_at is not None]
+        return lags, len(points) - len(lags)

@@ -1,11 +1,12 @@
 """Soak: a real ``svc serve`` under steady mixed traffic for a configured time (issue 6;
 SPEC §12 "Benchmarks": "RSS flat" means at most 10 % growth after warm-up).
 
-The service runs as a child process on a virtual host of its own with a fresh SQLite store,
-the local bookkeeper and a 1 s sync interval. A master and a reseller are written to the
-store before it starts, the reseller owning the ten-item plan as its default plan; the
-client accounts (200) are then created under the reseller through account notices, so each
-gets the plan. For the whole run the test sends, at a steady rate and not flat out:
+The service runs as a child process on a virtual host of its own with a fresh SQLite store
+and a 1 s sync interval. A master and a reseller are written to the store before it starts,
+the reseller owning the ten-item plan as its default plan and naming an ``http`` bookkeeper,
+a webhook served by this test that accepts every invoice; the client accounts (200) are then
+created under the reseller through account notices, so each gets the plan and the webhook.
+For the whole run the test sends, at a steady rate and not flat out:
 
 - RPC (100/s at full size, 50/s at smoke size): ``quote_req`` (by account, with ``Changes``)
   and ``summary_req`` in turn, on random accounts, each fired at its time whatever the
@@ -15,14 +16,19 @@ gets the plan. For the whole run the test sends, at a steady rate and not flat o
   dirty so every sync tick has work.
 
 Every report interval one line gives RPC throughput and p50/p99 latency, notices published/s,
-``services.bookkeeper_sync.*`` events seen/s (an exclusive queue on ``services``) and the
-service's RSS (/proc/<pid>/status). Asserted: every RPC answered with success, none timed
+``services.bookkeeper_sync.*`` events seen/s (an exclusive queue on ``services``; they come
+through the outbox relay, so they may trail the calls), bookkeeper calls/s and the service's
+RSS (/proc/<pid>/status). The summary gives the billing lag: for each notice published after
+the first 20 s that changes what its account's invoice says, the time from its publication
+to the first call whose invoice reflects a state at least that new (``BillingLag``), as
+p50/p99/max. Asserted: every RPC answered with success, none timed
 out; bookkeeper_sync events in every interval after the first and none failed; once the
 traffic stops, each account's stored quantities equal what the notices say (exactly), the
 reseller's and the master's cascades their sum, a reconcile finds no drift, nothing was
 dead-lettered, every account is synced clean; RSS flat (asserted at full size): the largest
 sample of the last interval is at most 10 % above the sample at the end of the warm-up (the
-first 20 % of the run, at least one interval).
+first 20 % of the run, at least one interval); billing on time (asserted at full size): lag
+p99 within 3 sync intervals and at least 100 bookkeeper calls a second.
 
 Length: ``SVC_SOAK_S`` seconds (default 600 at ``SVC_BENCH_SCALE=full``, 60 at smoke);
 report interval ``SVC_SOAK_REPORT_S`` (60 at full, 10 at smoke); rates
@@ -53,8 +59,9 @@ from pathlib import Path
 
 import aio_pika
 import pytest
+from aiohttp import web
 from processes import SVC, child, exited
-from soak_traffic import Interval, Meter, Traffic, nonzero, percentile
+from soak_traffic import BillingLag, Interval, Meter, Traffic, billed_view, nonzero, percentile
 from test_rpc_bench import PLAN, wait_serving
 
 from svc.amqp import topology
@@ -88,6 +95,11 @@ RSS_SAMPLE_S = 1.0
 WARM_UP = 0.2  # share of the run
 RSS_GROWTH = 0.10
 PLAN_ID = "soak"
+SYNC_INTERVAL_S = 1.0
+LAG_WARM_UP_S = 20.0  # billing lag counts the notices published after it
+LAG_P99_INTERVALS = 3  # targets (full size): lag p99 within 3 sync intervals,
+CALLS_PER_S = 100  # and at least 100 bookkeeper calls a second
+BOOKS = "soak-books"  # the reseller's bookkeeper: a webhook served by this test
 
 
 # --- setting up ------------------------------------------------------------------------------
@@ -105,8 +117,47 @@ async def populate(db: Path, master: str, reseller: str) -> None:
             account=AccountFields((master,), True, name="reseller")))
         await repo.put_plan(reseller, PLAN_ID, PLAN)
         await repo.set_default_plan(reseller, PLAN_ID)
+        await repo.edit_services(reseller, lambda doc: {**doc, "bookkeeper": {
+            "id": BOOKS, "type": "http"}})
     finally:
         await store.close()
+
+
+class Books:
+    """The clients' bookkeeper, a webhook in this process: each call is counted and, once the
+    soak has begun, measured into the billing lag; every invoice is accepted."""
+
+    def __init__(self) -> None:
+        self.meter: Meter | None = None
+        self.lag: BillingLag | None = None
+        self.url = ""
+
+    async def invoice(self, request: web.Request) -> web.Response:
+        body = loads(await request.read())
+        at = time.monotonic()
+        if self.meter is not None and self.lag is not None:
+            self.meter.current.calls += 1
+            self.lag.billed(body["account_id"], billed_view(body["items"]), at)
+        return web.json_response({"ok": True})
+
+
+
+@pytest.fixture
+async def books():
+    """The webhook on a free port; ``url`` is where svc posts."""
+    books = Books()
+    app = web.Application()
+    app.add_routes([web.post("/invoice", books.invoice)])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    books.url = f"http://127.0.0.1:{port}/invoice"
+    try:
+        yield books
+    finally:
+        await runner.cleanup()
 
 
 async def publisher(connection: aio_pika.abc.AbstractConnection):
@@ -337,7 +388,7 @@ def heap_growth(snapshots: Path, warm_up: int, last: int, top: int = 25) -> str:
 
 def table(intervals: list[Interval], tail: Interval, start: float) -> str:
     rows = ["   interval   |  rpc/s |  p50 ms |  p99 ms | err | t/o | notices/s | sync/s | "
-            "cpu % | rss MiB (end / max / anon)"]
+            "calls/s | cpu % | rss MiB (end / max / anon)"]
     for interval in intervals:
         lat = interval.latencies
         rows.append(
@@ -345,7 +396,8 @@ def table(intervals: list[Interval], tail: Interval, start: float) -> str:
             f"{len(lat) / interval.seconds:6.1f} | {percentile(lat, 0.5) * 1e3:7.1f} | "
             f"{percentile(lat, 0.99) * 1e3:7.1f} | {interval.errors:3d} | {interval.timeouts:3d} |"
             f" {interval.notices / interval.seconds:9.1f} | "
-            f"{interval.syncs / interval.seconds:6.1f} | {interval.cpu_percent:5.0f} | "
+            f"{interval.syncs / interval.seconds:6.1f} | "
+            f"{interval.calls / interval.seconds:7.1f} | {interval.cpu_percent:5.0f} | "
             f"{interval.rss_end_mib:.1f} / "
             f"{interval.rss_max_mib:.1f} / {interval.rss[-1]['RssAnon'] / 1024:.1f}")
     rows.append(f"  tail (in-flight RPCs after the traffic): {len(tail.latencies)} answered, "
@@ -357,7 +409,7 @@ def table(intervals: list[Interval], tail: Interval, start: float) -> str:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="RSS is read from /proc")
 @pytest.mark.timeout(DURATION_S + SETTLE_S + 180)
-async def test_soak(amqp_url, tmp_path):
+async def test_soak(amqp_url, tmp_path, books):
     assert 0 < REPORT_S <= DURATION_S / 2, "SVC_SOAK_REPORT_S: at least two report intervals"
     db = tmp_path / "svc.db"
     master, reseller = uuid.uuid4().hex, uuid.uuid4().hex
@@ -365,8 +417,10 @@ async def test_soak(amqp_url, tmp_path):
     await populate(db, master, reseller)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SVC_")}
     svc_env = {**env, "SVC_AMQP_URL": amqp_url, "SVC_STORE_URL": f"sqlite:///{db}",
-               "SVC_MASTER_ACCOUNT_ID": master, "SVC_SYNC_INTERVAL_S": "1",
-               "SVC_BOOKKEEPERS": "{}", "SVC_NODE": "services@soak",
+               "SVC_MASTER_ACCOUNT_ID": master, "SVC_SYNC_INTERVAL_S": f"{SYNC_INTERVAL_S:g}",
+               "SVC_BOOKKEEPERS": dumps({BOOKS: {"adapter": "http", "url": books.url,
+                                                 "secret": "soak", "timeout_s": 10}}).decode(),
+               "SVC_NODE": "services@soak",
                "SVC_HTTP_HOST": "127.0.0.1", "SVC_HTTP_PORT": "0", "SVC_LOG_LEVEL": "WARNING"}
     log = tmp_path / "svc.log"
     traffic = Traffic(accounts)
@@ -406,13 +460,23 @@ async def test_soak(amqp_url, tmp_path):
                 await events.consume(on_sync, no_ack=True)
                 rpcs = Rpcs(client, accounts, meter)
 
+                loop = asyncio.get_running_loop()
+                lag = BillingLag(accounts, loop.time())
+
                 async def notices(first: int, count: int) -> None:
-                    batch = [traffic.next_notice() for _ in range(count)]
+                    batch, states = [], []
+                    for _ in range(count):
+                        account, key, body = traffic.next_notice()
+                        batch.append((key, body))
+                        states.append((account, traffic.expected(account)))
+                    at = loop.time()
+                    for account, counts in states:
+                        lag.published(account, counts, at)
                     await asyncio.gather(*(publish(key, body) for key, body in batch))
                     meter.current.notices += count
 
-                loop = asyncio.get_running_loop()
                 meter.rotate()  # set-up and account creation are not part of the soak
+                books.meter, books.lag = meter, lag
                 print(f"\nsoak: {DURATION_S:g} s, report every {REPORT_S:g} s, {RPC_RATE:g} RPC/s"
                       f" (quote/summary), {NOTICE_RATE:g} notices/s over {ACCOUNTS} accounts, "
                       f"svc pid {service.pid}", flush=True)
@@ -449,6 +513,8 @@ async def test_soak(amqp_url, tmp_path):
     timeouts = sum(interval.timeouts for interval in measured)
     syncs = sum(interval.syncs for interval in intervals)
     syncs_failed = sum(interval.syncs_failed for interval in measured)
+    calls = sum(interval.calls for interval in intervals)
+    lags, unbilled = lag.lags(start + LAG_WARM_UP_S, end)
     warm_up, baseline, last, growth = rss_growth(intervals)
     print(f"\nsoak summary: {DURATION_S:g} s in {len(intervals)} intervals of {REPORT_S:g} s\n"
           f"{table(intervals, tail, start)}\n"
@@ -459,7 +525,12 @@ async def test_soak(amqp_url, tmp_path):
           f"  notices: {published:,} published ({published / DURATION_S:.1f}/s): "
           f"{dict(traffic.ops)}; {traffic.live_documents():,} live documents at the end\n"
           f"  sync: {syncs:,} bookkeeper_sync events ({syncs / DURATION_S:.1f}/s), "
-          f"{syncs_failed} failed\n"
+          f"{syncs_failed} failed; bookkeeper calls {calls / DURATION_S:.1f}/s (target "
+          f">= {CALLS_PER_S})\n"
+          f"  billing lag of the {len(lags) + unbilled:,} notices after the first "
+          f"{LAG_WARM_UP_S:g} s that changed an invoice: p50 {percentile(lags, 0.5):.2f} s, "
+          f"p99 {percentile(lags, 0.99):.2f} s, max {max(lags, default=float('nan')):.2f} s "
+          f"(target p99 <= {LAG_P99_INTERVALS * SYNC_INTERVAL_S:g} s); never billed: {unbilled}\n"
           f"  settled in {settle_s:.1f} s after the traffic: "
           f"{unsettled or 'quantities exact, every account clean'}; "
           f"reconcile all: {reconciled.get('Changes-Total')} changes; dead letters: {dead}\n"
@@ -487,3 +558,7 @@ async def test_soak(amqp_url, tmp_path):
     assert SCALE != "full" or growth <= RSS_GROWTH, (
         f"RSS not flat: {baseline:.1f} MiB after warm-up, {last:.1f} MiB at the end "
         f"({growth:+.1%} > +{RSS_GROWTH:.0%})")
+    assert SCALE != "full" or calls >= CALLS_PER_S * DURATION_S, (
+        f"{calls / DURATION_S:.1f} bookkeeper calls/s < {CALLS_PER_S}")
+    assert SCALE != "full" or percentile(lags, 0.99) <= LAG_P99_INTERVALS * SYNC_INTERVAL_S, (
+        f"billing lag p99 {percentile(lags, 0.99):.2f} s > {LAG_P99_INTERVALS} sync intervals")

@@ -43,15 +43,15 @@ async def test_find_due_returns_earliest_first_up_to_a_time(store):
     assert [v.key for v in await store.find_due("services", 99.0, 2)] == ["b", "d"]
 
 
-async def test_dirty_stats_count_dirty_services_and_their_earliest_change(store):
+async def test_dirty_stats_count_accounts_waiting_and_the_longest_wait(store):
     assert await store.dirty_stats() == (0, None)
     for key, dirty, since, due in [("a", True, 50.0, 50.0), ("b", True, 20.0, 90.0),
-                                   ("c", False, 5.0, 99.0), ("d", False, 1.0, None)]:
-        await store.put("services", key,
-                        {"dirty": dirty, "changed_at": Decimal(str(since)), "due_at": due}, 0)
-    await store.put("accounts", "e", {"dirty": True, "changed_at": 0.0, "due_at": 1.0}, 0)
+                                   ("c", False, None, 99.0), ("d", False, None, None)]:
+        await store.put("leases", key, {"dirty": dirty, "due_at": due, "dirty_since": (
+            None if since is None else Decimal(str(since)))}, 0)
+    await store.put("services", "e", {"dirty": True, "dirty_since": 0.0, "due_at": 1.0}, 0)
     assert await store.dirty_stats() == (2, 20.0)
-    await store.put("services", "b", {"dirty": False, "changed_at": 20.0, "due_at": None}, 1)
+    await store.put("leases", "b", {"dirty": False, "dirty_since": None, "due_at": None}, 1)
     assert await store.dirty_stats() == (1, 50.0)
 
 

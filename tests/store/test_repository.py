@@ -143,7 +143,7 @@ async def test_editing_a_plan_dirties_the_accounts_it_is_assigned_to(repo, store
     await repo.put_plan("m", "gold", SEED_PLAN)
     await repo.assign_plan("a", "gold")
     found = await store.get("services", "a")
-    await store.put("services", "a", {**found.doc, "dirty": False, "due_at": None}, found.version)
+    await store.put("services", "a", {**found.doc, "dirty": False}, found.version)
     clock.now += 10
     await repo.put_plan("m", "gold", {"plan": {"devices": {"_all": {"rate": 3}}}})
     services = await repo.services("a")
