@@ -12,10 +12,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
-from .store.abc import DocumentStore, VersionConflict
+from .store.abc import DocumentStore
 from .store.outbox import OUTBOX, OutboxEntry, written
+from .store.units import run_unit
 
 log = logging.getLogger("svc.outbox")
 CLAIM_S = 30.0
@@ -44,28 +45,42 @@ class OutboxRelay:
         self.clock = clock
 
     async def relay_once(self) -> int:
-        """Publish what is waiting, oldest first; how many went out. Each entry is claimed
-        first, so that replicas sharing a store do not all publish it; a relay that dies
-        holding one leaves it due again after ``CLAIM_S``."""
-        now = self.clock()
-        sent = 0
-        for entry in await self.store.find_due(OUTBOX, now, self.batch):
-            doc = entry.doc
-            try:
-                claimed = await self.store.put(OUTBOX, entry.key, {**doc, "due_at": now + CLAIM_S},
-                                               entry.version)
-            except VersionConflict:
-                continue  # another replica's relay has it
-            try:
+        """Publish what is waiting, oldest first; how many went out. A batch is claimed in one
+        unit first, so that replicas sharing a store do not all publish it (a relay that dies
+        holding one leaves it due again after ``CLAIM_S``), and settled in one more: the
+        published deleted, the rest due again at once. Two writer turns a batch, not two an
+        event: the relay keeps up with what the syncs and ingest commit."""
+        claimed = await run_unit(self.store, self._claim)
+        published = 0
+        try:
+            for key, _, doc in claimed:
                 await self.publish(OutboxEntry(doc["name"], doc["account_id"], doc["fields"]),
-                                   entry.key)
-            except BaseException:  # not published: due again at once, for the next try
-                with contextlib.suppress(Exception):
-                    await self.store.put(OUTBOX, entry.key, doc, claimed)
-                raise
-            await self.store.delete(OUTBOX, entry.key, claimed)
-            sent += 1
-        return sent
+                                   key)
+                published += 1
+        except BaseException:  # what was not published is due again at once, for the next try
+            with contextlib.suppress(Exception):
+                await run_unit(self.store, lambda: self._settle(claimed, published))
+            raise
+        if claimed:
+            await run_unit(self.store, lambda: self._settle(claimed, published))
+        return published
+
+    async def _claim(self) -> list[tuple[str, int, dict[str, Any]]]:
+        now = self.clock()
+        claimed = []
+        for entry in await self.store.find_due(OUTBOX, now, self.batch):
+            version = await self.store.put(OUTBOX, entry.key,
+                                           {**entry.doc, "due_at": now + CLAIM_S}, entry.version)
+            claimed.append((entry.key, version, entry.doc))
+        return claimed
+
+    async def _settle(self, claimed: list[tuple[str, int, dict[str, Any]]],
+                      published: int) -> None:
+        for n, (key, version, doc) in enumerate(claimed):
+            if n < published:
+                await self.store.delete(OUTBOX, key, version)
+            else:
+                await self.store.put(OUTBOX, key, doc, version)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``; woken by each commit that wrote events, else every ``idle_s``;

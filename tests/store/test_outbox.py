@@ -67,3 +67,41 @@ async def test_the_relay_publishes_in_order_then_deletes(store):
     assert [fields for fields, _ in published] == [status(1).wire(), status(2).wire()]
     assert len({msg_id for _, msg_id in published}) == 2
     assert await entries(store) == []
+
+
+async def test_the_relay_takes_two_units_a_batch_not_two_an_event(store, monkeypatch):
+    """The relay shares the store's writer with ingest and the syncs: it claims a batch in
+    one unit and settles it in one more, whatever the batch's size; what a broker failure
+    left unpublished is due again at once, the published part gone."""
+    async def many() -> None:
+        for n in range(50):
+            emit(status(n))
+
+    await run_unit(store, many)
+    units = []
+    transaction = store.transaction
+
+    def counted():
+        units.append(1)
+        return transaction()
+
+    monkeypatch.setattr(store, "transaction", counted)
+    published: list[str] = []
+
+    async def fails_at_the_tenth(event: OutboxEntry, msg_id: str) -> None:
+        if len(published) == 10:
+            raise ConnectionError("the broker went away")
+        published.append(msg_id)
+
+    with pytest.raises(ConnectionError):
+        await OutboxRelay(store, fails_at_the_tenth).relay_once()
+    assert len(units) == 2 and len(published) == 10
+    assert len(await entries(store)) == 40
+    units.clear()
+
+    async def up(event: OutboxEntry, msg_id: str) -> None:
+        published.append(msg_id)
+
+    assert await OutboxRelay(store, up).relay_once() == 40  # due again at once
+    assert len(units) == 2 and len(set(published)) == 50
+    assert await entries(store) == []
