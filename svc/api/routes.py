@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
+from ..auth.permissions import Access
 from ..models.documents import AuditEntry, AvailablePlan, Delivery, Summary
 from ..models.replies import (
     PlanChangeReply,
@@ -103,6 +104,8 @@ class Route:
     query: tuple[str, ...] = ()  # the model fields the query string may set
     statuses: tuple[int, ...] = ()  # error statuses beyond those of every route (openapi)
     links: tuple[Link, ...] = ()
+    # who may: reads by default for GET, else the account's billing (its reseller's)
+    access: Access | None = None
     # derived from the request model:
     model: type[Envelope] = field(init=False)
     body_model: type[BaseModel] | None = field(init=False)
@@ -111,6 +114,8 @@ class Route:
     body_keys: dict[str, str] = field(init=False)  # request alias -> body key
 
     def __post_init__(self) -> None:
+        if self.access is None:
+            self.access = Access.READ if self.method == "GET" else Access.BILLING
         self.model = REQUESTS[self.request]
         fields = self.model.model_fields
         name = _camel(self.request[1])
@@ -119,6 +124,7 @@ class Route:
         self.body_model = None if self.body is None else create_model(
             f"{name}Body", __config__=ConfigDict(extra="forbid"),  # a misspelt key is refused
             reason=(str | None, Field(None, description="free text, kept in the audit entry")),
+            ui_metadata=(Any, Field(None, description="Monster UI's; ignored")),
             **{key: _unaliased(fields[key]) for key in self.body})
         self.query_model = create_model(
             f"{name}Query", __config__=ConfigDict(extra="ignore"),
@@ -138,7 +144,7 @@ class Route:
         for values in (query, body):
             if values is not None:
                 given.update({fields[key].alias or key: getattr(values, key)
-                              for key in values.model_fields_set - {"reason"}})
+                              for key in values.model_fields_set - _NOT_REQUEST_FIELDS})
         if body is not None and body.reason is not None:
             given["Reason"] = body.reason  # an extra field of the request, for the audit trail
         return given
@@ -150,6 +156,8 @@ class Route:
             found.group(1), found.group(1)), text)
 
 
+# body keys that are not the request's: the audit entry's reason, and what Monster UI adds
+_NOT_REQUEST_FIELDS = {"reason", "ui_metadata"}
 _SUMMARY = the("summary", Summary)
 
 # Fixed paths come before /services/{plan_id}: aiohttp matches in this order, so a plan cannot
@@ -173,7 +181,7 @@ ROUTES: tuple[Route, ...] = (
           body=("quantities", "merge")),
     Route("POST", "/services/quote", ("quote", "quote_req"), whole(QuoteReply),
           "Quote the account as it is, or with other plans, overrides or quantity changes; "
-          "changes nothing", body=("plans", "overrides", "changes")),
+          "changes nothing", body=("plans", "overrides", "changes"), access=Access.READ),
     Route("POST", "/services/sync", ("sync", "sync_req"), whole(SyncReply),
           "Sync the account with its bookkeepers now", body=(),
           links=(Link("ItsDeliveries", "get_services_deliveries", {}),)),
@@ -207,8 +215,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/reseller", ("reseller", "reseller_get_req"), whole(ResellerReply),
           "The account's reseller, and whether it is one"),
     Route("PUT", "/reseller", ("reseller", "reseller_promote_req"), whole(ResellerReply),
-          "Promote the account to reseller", body=(), statuses=(403,),
+          "Promote the account to reseller", body=(), statuses=(403,), access=Access.RESELLER,
           links=(Link("DemoteIt", "delete_reseller", {}),)),
     Route("DELETE", "/reseller", ("reseller", "reseller_demote_req"), whole(ResellerReply),
-          "Demote the account from reseller", body=(), statuses=(403,)),
+          "Demote the account from reseller", body=(), statuses=(403,),
+          access=Access.RESELLER),
 )
