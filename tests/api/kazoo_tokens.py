@@ -1,5 +1,6 @@
 """KAZOO-style login tokens minted by the tests from their own RSA keys, shaped as
-``kz_auth_jwt:encode/1`` builds them (kazoo 4.3 core/kazoo_auth/src/kz_auth_jwt.erl:222-233:
+``kz_auth_jwt:encode/1`` builds them (kazoo 4.3
+core/kazoo_auth/src/kz_auth_jwt.erl:222-231:
 header alg, typ JWT, kid) with the claims crossbar_auth.erl puts in a login token (account_id,
 owner_id, method; kz_auth.erl adds iss "kazoo" and identity_sig), and the identity signature
 as kz_auth_identity.erl:312-318 computes it."""

@@ -47,15 +47,15 @@ async def test_a_kazoo_token_is_its_account_and_user(where):
 
 @pytest.mark.parametrize("alg", ["RS384", "RS512"])
 async def test_every_algorithm_kazoo_issues(alg):
-    # kz_auth_jwt.erl:22-30 (?ALGORITHMS: RS256, RS384, RS512)
+    # kz_auth_jwt.erl:19-27 (?ALGORITHMS: RS256, RS384, RS512)
     assert (await principal(kazoo_token(ACCOUNT, alg=alg))).account_id == ACCOUNT
 
 
 @pytest.mark.parametrize(("token", "why"), [
-    (kazoo_token(ACCOUNT, ttl_s=-10), "expired"),  # kz_auth_jwt.erl verify_expiration
-    (unsigned_token(ACCOUNT), "algorithm"),  # kz_auth_jwt.erl verify_header
+    (kazoo_token(ACCOUNT, ttl_s=-10), "expired"),  # kz_auth_jwt.erl:121-128
+    (unsigned_token(ACCOUNT), "algorithm"),  # kz_auth_jwt.erl:75-92
     (hmac_with_public_key(ACCOUNT), "algorithm"),
-    (kazoo_token(ACCOUNT, key="another"), "not valid"),  # verify_signature
+    (kazoo_token(ACCOUNT, key="another"), "not valid"),  # kz_auth_jwt.erl:94-118
     (kazoo_token(ACCOUNT, kid="unknown"), "kid"),
     (kazoo_token(ACCOUNT, iss="someone"), "not valid"),
     ("not-a-token", "not known"),
@@ -160,3 +160,51 @@ def test_reseller_status_is_superduper_only():
     with_descendants = Target("reseller", ("master",), "master", False, True)
     assert refusal(caller("master"), with_descendants, Access.RESELLER,
                    "DELETE") is Refusal.HAS_DESCENDANTS
+
+
+# --- keys fetched from crossbar ----------------------------------------------------------
+
+
+@pytest.fixture
+async def crossbar():
+    """A stand-in for crossbar's GET /v2/auth/keys/{kid} (cb_auth.erl:525-566): it answers
+    {"data": {"public_key_pem"}} to a caller whose token it accepts, and counts the calls."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    calls: list[str] = []
+
+    async def key(request: web.Request) -> web.Response:
+        calls.append(request.match_info["kid"])
+        if request.match_info["kid"] != KID:
+            return web.json_response({"status": "error", "error": "404"}, status=404)
+        if request.headers.get("X-Auth-Token", "").count(".") != 2:
+            return web.json_response({"status": "error", "error": "401"}, status=401)
+        return web.json_response({"status": "success",
+                                  "data": {"public_key_pem": public_pem()}})
+
+    app = web.Application()
+    app.router.add_get("/v2/auth/keys/{kid}", key)
+    async with TestServer(app) as server:
+        yield str(server.make_url("")), calls
+
+
+async def test_a_key_is_fetched_from_crossbar_once(crossbar):
+    url, calls = crossbar
+    fetching = Authenticator({}, KazooKeys({}, url))
+    for _ in range(3):
+        found = await fetching.principal({"X-Auth-Token": kazoo_token(ACCOUNT)}, {})
+        assert found.account_id == ACCOUNT
+    assert calls == [KID]  # kept after the first
+    for _ in range(2):  # a key crossbar does not have is not asked for again at once
+        with pytest.raises(Unauthenticated, match="kid"):
+            await fetching.principal({"X-Auth-Token": kazoo_token(ACCOUNT, kid="nokey")}, {})
+    assert calls == [KID, "nokey"]
+    with pytest.raises(Unauthenticated, match="not valid"):  # fetched key, wrong signature
+        await fetching.principal({"X-Auth-Token": kazoo_token(ACCOUNT, key="another")}, {})
+
+
+async def test_crossbar_down_refuses_the_token(unused_tcp_port):
+    down = Authenticator({}, KazooKeys({}, f"http://127.0.0.1:{unused_tcp_port}", 2))
+    with pytest.raises(Unauthenticated, match="could not be fetched"):
+        await down.principal({"X-Auth-Token": kazoo_token(ACCOUNT)}, {})
