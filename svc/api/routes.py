@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from ..auth.permissions import Access
-from ..models.documents import AuditEntry, AvailablePlan, Delivery, Summary
+from ..models.documents import AuditEntry, AvailablePlan, Delivery, PlanAssignment, Summary
 from ..models.replies import (
     PlanChangeReply,
     QuoteReply,
@@ -61,6 +61,12 @@ def page_of(reply_field: str, model: type) -> Data:
     list is counted: its handler must not be ``handlers.memoized``, whose replies are
     encoded); a reply that pages names the next page's first key in ``next_start_key``."""
     return Data(Page[model], lambda reply: reply.data()[reply_field], paged=True)
+
+
+def _assigned(reply: SummaryReply) -> Doc:
+    """KAZOO's ``GET /services``: the assigned plans (``kz_services_plans:assigned/1``)."""
+    return {plan_id: assignment.model_dump(by_alias=True)  # as the Summary renders it
+            for plan_id, assignment in reply.summary.plans.items()}
 
 
 def _overrides(reply: SummaryReply) -> Doc:
@@ -164,10 +170,11 @@ _SUMMARY = the("summary", Summary)
 # be named like a fixed path (overrides, manual, quote, sync, summary, available, deliveries,
 # audit), as in KAZOO.
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/services", ("summary", "summary_req"), _SUMMARY,
-          "The account's services: plans, overrides, quantities, live invoices, standing"),
+    Route("GET", "/services", ("summary", "summary_req"),
+          Data(Success[dict[str, PlanAssignment]], _assigned),
+          "The plans assigned to the account, by plan id (KAZOO's GET /services)"),
     Route("GET", "/services/summary", ("summary", "summary_req"), _SUMMARY,
-          "The Summary (the same as GET /services)"),
+          "The account's services: plans, overrides, quantities, live invoices, standing"),
     Route("GET", "/services/available", ("plans", "available_plans_req"),
           page_of("plans", AvailablePlan), "The plans of the account's reseller",
           links=(Link("AssignTheFirst", "post_services_plan_id",

@@ -55,7 +55,9 @@ class HttpApi:
         async def openapi_json(_: web.Request) -> web.Response:
             return web.Response(body=document, content_type="application/json")
 
-        served = [web.get("/openapi.json", openapi_json)]
+        served = [web.get("/openapi.json", openapi_json),
+                  *(web.post(PREFIX + "/services/topup" + slash, self._topup)
+                    for slash in ("", "/"))]
         for route in ROUTES:  # with and without a trailing slash, as crossbar
             served += [web.route(route.method, PREFIX + route.path + slash,
                                  self._endpoint(route)) for slash in ("", "/")]
@@ -89,6 +91,19 @@ class HttpApi:
             return self._json(request, 200, _success(route, reply, meta), meta)
 
         return endpoint
+
+    async def _topup(self, request: web.Request) -> web.Response:
+        """KAZOO's credit top-up (``cb_services`` TOPUP): svc keeps no credit ledgers yet."""
+        meta = self._meta(request)
+        try:
+            meta = self._meta(request, await self.auth.principal(request.headers,
+                                                                 request.query))
+        except Unauthenticated as error:
+            status, answer = failure(meta, "unauthorized", {"message": str(error)})
+        else:
+            status, answer = failure(meta, "not_implemented", {
+                "message": "svc keeps no credit ledgers: top up in KAZOO"})
+        return self._json(request, status, answer, meta)
 
     async def _elsewhere(self, request: web.Request) -> web.Response:
         methods = methods_of(request.path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from http_api import META
+from http_api import META, secret
 
 
 async def raw(api, method, path, headers=None, **kwargs):
@@ -94,3 +94,17 @@ async def test_monster_bodies(api, accounts):
         "message": "Extra inputs are not permitted"}}}
     slash = await api.account("GET", account, "/services/overrides/")
     assert slash.body["data"] == {"overrides": three}
+
+
+async def test_topup_is_not_built(api, accounts):
+    """cb_services' topup credits a ledger svc does not keep: 501 in the envelope, after the
+    token is checked."""
+    path = f"/v2/accounts/{accounts.client_a}/services/topup"
+    async with api.session.post(api.base + path, json={"data": {"amount": 10}},
+                                headers={"X-Auth-Token": "wrong"}) as response:
+        assert response.status == 401
+    async with api.session.post(api.base + path, json={"data": {"amount": 10}},
+                                headers={"X-Auth-Token": secret("master")}) as response:
+        body = await response.json()
+        assert (response.status, body["error"], body["message"]) == (
+            501, "501", "not_implemented")

@@ -30,7 +30,9 @@ async def test_summary_is_the_rpc_summary(api, client, channel, accounts):
     rpc = await client.call("summary", {"Account-ID": accounts.client_a})
     assert summary == rpc["Summary"]
     services = await api.account("GET", accounts.client_a, "/services")
-    assert services.status == 200 and services.bare == {"data": summary, "status": "success"}
+    # KAZOO's GET /services is the assigned plans (cb_services.erl:198-199)
+    assert services.status == 200 and services.bare == {"data": summary["plans"],
+                                                         "status": "success"}
     assert summary["account_id"] == accounts.client_a
     assert summary["reseller_id"] == accounts.reseller_a
     assert services.headers["Content-Type"].startswith("application/json")
@@ -59,7 +61,7 @@ async def test_assign_dry_run_assign_and_remove(api, channel, accounts):
     assert dry.body["data"]["plans"] == {"gold": {"vendor_id": accounts.reseller_a,
                                                   "overrides": {}}}
     unchanged = await api.account("GET", account, "/services")
-    assert unchanged.body["data"]["plans"] == {}  # the dry run changed nothing
+    assert unchanged.body["data"] == {}  # the dry run changed nothing
 
     assigned = await api.account("POST", account, "/services/gold", body={
         "overrides": {"devices": {"_all": {"rate": 1}}}, "reason": "trial"})
@@ -72,13 +74,13 @@ async def test_assign_dry_run_assign_and_remove(api, channel, accounts):
         "accept_charges": True})
     assert merged.body["data"]["plans"]["gold"]["overrides"] == {
         "devices": {"_all": {"rate": 1}}, "users": {"user": {"rate": 9}}}
-    summary = (await api.account("GET", account, "/services")).body["data"]
+    summary = (await api.account("GET", account, "/services/summary")).body["data"]
     assert summary["invoices"][0]["summary"]["recurring"] == 2
 
     dry_remove = await api.account("DELETE", account, "/services/gold?dry_run=1")
     assert dry_remove.status == 200 and dry_remove.body["data"]["plans"] == {}
     assert "quote" in dry_remove.body["data"]
-    assert (await api.account("GET", account, "/services")).body["data"]["plans"]
+    assert (await api.account("GET", account, "/services")).body["data"]
     removed = await api.account("DELETE", account, "/services/gold")
     assert removed.bare == {"data": {"plans": {}}, "status": "success"}
     again = await api.account("DELETE", account, "/services/gold")
@@ -169,7 +171,7 @@ async def test_quote_by_account(api, client, channel, accounts):
     unknown = await api.account("POST", account, "/services/quote",
                                 body={"plans": [{"id": "platinum"}]})
     assert unknown.error == (404, "bad_identifier")
-    summary = (await api.account("GET", account, "/services")).body["data"]
+    summary = (await api.account("GET", account, "/services/summary")).body["data"]
     assert summary["quantities"]["account"] == {"devices": {"sip_device": 2}}
 
 
@@ -184,7 +186,7 @@ async def test_sync_now_and_conflict(api, service, channel, accounts):
     [result] = answer.body["data"]["results"]
     assert result["status"] == "completed"
     assert result["bookkeeper"]["vendor_id"] == accounts.reseller_a
-    summary = (await api.account("GET", account, "/services")).body["data"]
+    summary = (await api.account("GET", account, "/services/summary")).body["data"]
     assert summary["last_sync"]["results"] == answer.body["data"]["results"]
 
     await service.sync.leases.claim_account(accounts.client_b, "services@elsewhere", 60)
@@ -194,7 +196,7 @@ async def test_sync_now_and_conflict(api, service, channel, accounts):
 
 async def test_bad_input_is_named_and_changes_nothing(api, service, accounts):
     account = accounts.client_a
-    before = (await api.account("GET", account, "/services")).bare
+    before = (await api.account("GET", account, "/services/summary")).bare
 
     def overrides(**kwargs):
         return api.account("POST", account, "/services/overrides", **kwargs)
@@ -235,7 +237,7 @@ async def test_bad_input_is_named_and_changes_nothing(api, service, accounts):
     dry_run = await api.account("POST", account, "/services/gold?dry_run=maybe")
     assert (dry_run.status, list(dry_run.body["data"])) == (400, ["?dry_run"])
 
-    assert (await api.account("GET", account, "/services")).bare == before
+    assert (await api.account("GET", account, "/services/summary")).bare == before
     assert (await api.call("GET", "/healthz", token=None)).status == 200
 
 
