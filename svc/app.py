@@ -1,5 +1,5 @@
 """Wiring: settings → store → repository → broker → consumers and the sync loop; and a
-clean stop (SPEC §9: stop consuming, finish in-flight work, close)."""
+clean stop (stop consuming, finish in-flight work, close)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ class Service:
                                sync_buffer_s=settings.sync_buffer_s)
         self.rereads = PendingRereads(self.store, settings.couch_reread_s,
                                       settings.couch_reread_max_s)
-        # The HTTP API (SPEC §15) runs the RPC server's own handlers, which exist once the
+        # The HTTP API runs the RPC server's own handlers, which exist once the
         # broker is up: until then, and once stopping, it answers 503.
         if settings.couch_url is not None:
             self.source = CouchSource(settings.couch_url.get_secret_value(),
@@ -109,7 +109,7 @@ class Service:
         # what follows waits, trying the brokers with back-off, for as long as none answers
         self.broker = BrokerLink(settings.amqp_urls)
         # One connection per role, so that a fault in one (a connection closed by the broker,
-        # a channel error) never stops the others (SPEC §13): outbound publishing and
+        # a channel error) never stops the others: outbound publishing and
         # bookkeeper RPC, RPC requests, document-change ingest.
         outbound = await self._connect("outbound")
         channel = await outbound.channel()
@@ -296,7 +296,7 @@ class Service:
         self.consumers.clear()
         # requests being answered and syncs in flight share one deadline; a sync still
         # waiting for its bookkeeper then is abandoned (its delivery record keeps the retry
-        # safe), so a bookkeeper that never answers cannot hold the stop (SPEC §14)
+        # safe), so a bookkeeper that never answers cannot hold the stop
         draining = []
         if self.rpc is not None:
             draining.append(asyncio.wait_for(self.rpc.drain(), self.settings.drain_timeout_s))

@@ -1,4 +1,4 @@
-"""``svc demo``: the seed's story against a running service (SPEC §2).
+"""``svc demo``: the seed's story against a running service.
 
 A reseller loads the seed plan and makes it its default; two client accounts are created
 through document-change notices, get devices, users and numbers; svc counts them, and the

@@ -1,5 +1,5 @@
 """What each request does, independent of the wire: a request model in, its reply model out
-(``svc.models``; SPEC §5, §12); the events of a change are written with it
+(``svc.models``); the events of a change are written with it
 (``svc.store.outbox``). The RPC server and the HTTP API validate, dispatch here and answer."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ RECONCILE_ALL_LIMIT = 1000
 
 @dataclass
 class Rejected(Exception):
-    """A domain error: the reply says ``Status: error`` with this ``Reason`` (SPEC §5)."""
+    """A domain error: the reply says ``Status: error`` with this ``Reason``."""
 
     reason: str
     message: str
@@ -281,7 +281,7 @@ async def reseller_get(repo: Repository, req: m.AccountRequest) -> r.ResellerRep
 
 def reconcile_handler(importer: Importer | None) -> Handler:
     """``reconcile_req``: recount from the ledger, or with ``Source: couch`` rebuild from the
-    document source first (SPEC §13)."""
+    document source first."""
     async def reconcile(repo: Repository, req: m.ReconcileReq) -> r.ReconcileReply:
         only = None if req.account_id == "all" else req.account_id
         if req.source == "couch":

@@ -50,7 +50,7 @@ async def stored_plan(repo: Repository, vendor_id: str, plan_id: str,
 
 async def assigned_plans(repo: Repository, plans: Mapping[str, Doc]) -> tuple[AssignedPlan, ...]:
     """``plans`` as in a services document: {plan id: {vendor_id, overrides}}. A plan that
-    no longer exists is skipped, as KAZOO does (ref §3.1)."""
+    no longer exists is skipped, as KAZOO does."""
     loaded = [await stored_plan(repo, entry["vendor_id"], plan_id, entry.get("overrides"))
               for plan_id, entry in plans.items()]
     return tuple(plan for plan in loaded if plan is not None)
@@ -140,7 +140,7 @@ def billed_state(services: Doc, source: str) -> State:
 
 
 async def default_bookkeeper(repo: Repository, account: Doc) -> dict[str, str]:
-    """The reseller's bookkeeper setting, vendor = the reseller (ref §3.3, SPEC §12)."""
+    """The reseller's bookkeeper setting, vendor = the reseller."""
     reseller = account.get("reseller_id") or account["id"]
     reseller_services = await repo.services(reseller) or {}
     return {**(reseller_services.get("bookkeeper") or {}), "vendor_id": reseller}
@@ -148,7 +148,7 @@ async def default_bookkeeper(repo: Repository, account: Doc) -> dict[str, str]:
 
 async def live_invoices(repo: Repository, account: Doc, services: Doc) -> list[Invoice]:
     """The present state compared with the last synced one, so pending activation charges
-    show (SPEC §12 "Reply shapes")."""
+    show."""
     request = QuoteRequest(await current_state(repo, services),
                            billed_state(services, repo.store.identity),
                            await default_bookkeeper(repo, account))
@@ -158,7 +158,7 @@ async def live_invoices(repo: Repository, account: Doc, services: Doc) -> list[I
 def apply_changes(quantities: Quantities, changes: Mapping[str, Mapping[str, int]]
                   ) -> Quantities:
     """What-if deltas on each item's own quantity: the manual value if set, else the
-    account value; cascade is untouched (SPEC §12 "Quote by account")."""
+    account value; cascade is untouched."""
     manual: Counts = {c: dict(items) for c, items in quantities.manual.items()}
     account: Counts = {c: dict(items) for c, items in quantities.account.items()}
     for category, items in changes.items():

@@ -1,7 +1,7 @@
 """JSON in and out with exact money: numbers parse to ``Decimal``/``int`` and ``Decimal``
-serialises as a plain JSON number (never a string, never ``1E+2``; SPEC §12).
+serialises as a plain JSON number (never a string, never ``1E+2``).
 
-Parsing is bounded before any arithmetic (SPEC §14): a fraction or exponent form with more
+Parsing is bounded before any arithmetic: a fraction or exponent form with more
 than ``MAX_DIGITS`` significant digits or an exponent beyond ±``MAX_EXPONENT`` is refused
 with its JSON path (``1e200000`` as a Decimal would cost the event loop seconds later on).
 Integers are bounded where they are used (quantities, plan fields): a hook on every integer

@@ -1,4 +1,4 @@
-"""The outbox relay (SPEC §14 "Events after commit"): one per service, it publishes the
+"""The outbox relay: one per service, it publishes the
 events that committed changes wrote to the outbox (``svc.store.outbox``), oldest first, each
 with its outbox key as ``Msg-ID`` so a consumer can drop the repeats an at-least-once relay
 may send, and deletes each only once the broker has confirmed it. None is lost while the

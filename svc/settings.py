@@ -1,4 +1,4 @@
-"""Configuration from ``SVC_*`` environment variables (SPEC §3), validated at start-up."""
+"""Configuration from ``SVC_*`` environment variables, validated at start-up."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from .quantities import DEFAULT_CLASSIFIERS, NumberClassifier, parse_classifiers
 class BookkeeperSetting(BaseModel):
     adapter: Literal["local", "http", "kazoo"]
     url: str | None = None
-    # one secret, or several while rotating: the first signs, receivers accept any (§14)
+    # one secret, or several while rotating: the first signs, receivers accept any
     secret: SecretStr | list[SecretStr] | None = None
     timeout_s: float | None = Field(None, gt=0)
 
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     delivery_limit: int = Field(5, ge=1)
     sync_lease_s: float = Field(60, gt=0)
     sync_concurrency: int = Field(32, ge=1)  # syncs in flight per replica (its sync slots)
-    # at stop, requests being answered and syncs in flight get this long (SPEC §9, §14)
+    # at stop, requests being answered and syncs in flight get this long
     drain_timeout_s: float = Field(20, gt=0)
     bookkeeper_timeout_s: float = Field(20, gt=0)
     sync_retry_base_s: float = Field(5, gt=0)
@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     delinquent_recheck_s: float = Field(3600, gt=0)
     # a delivery unsettled this long is stuck: counted by a metric and shown on /readyz
     stuck_delivery_s: float = Field(3600, gt=0)
-    # the cluster's CouchDB, where notices without Doc are completed (SPEC §13); it holds
+    # the cluster's CouchDB, where notices without Doc are completed; it holds
     # credentials (http://user:pass@couch:5984), so it is a secret
     couch_url: SecretStr | None = None
     couch_timeout_s: float = Field(10, gt=0)
@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     node: str = Field(default_factory=lambda: f"services@{socket.gethostname()}")
-    # a JSON list of {"name", "regex"} in match order (SPEC §12); decoded by parse_classifiers
+    # a JSON list of {"name", "regex"} in match order; decoded by parse_classifiers
     number_classifiers: Annotated[tuple[NumberClassifier, ...], NoDecode] = DEFAULT_CLASSIFIERS
 
     @field_validator("bookkeepers", "api_tokens", mode="before")

@@ -1,5 +1,5 @@
 """Replaying ``tests/fixtures/kazoo_wire`` as KAZOO produced it, and checking svc's counts
-against KAZOO's own recount (SPEC §13): the helpers of ``tests/kazoo/``."""
+against KAZOO's own recount: the helpers of ``tests/kazoo/``."""
 
 from __future__ import annotations
 

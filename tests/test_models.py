@@ -1,5 +1,5 @@
 """The models are the one description of what svc sends: the invoice model holds exactly what
-the rating engine renders (KAZOO's item JSON, ref §2.9) on all 1,000 public KAZOO cases."""
+the rating engine renders (KAZOO's item JSON) on all 1,000 public KAZOO cases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Quantity rules (ref §1.4, §1.7, §7; SPEC §4 and §12) on KAZOO-shaped documents."""
+"""Quantity rules on KAZOO-shaped documents."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def number(e164: str, **fields: Any) -> dict:
                                     "pvt_state": "in_service", **fields})
 
 
-# --- number classifiers (SPEC §4, ref §1.7.6) -------------------------------------------
+# --- number classifiers -------------------------------------------
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -112,7 +112,7 @@ def test_parse_classifiers_names_the_index_and_field(value, message):
         parse_classifiers(value)
 
 
-# --- global rules (ref §1.7.1, §1.7.2) ---------------------------------------------------
+# --- global rules ---------------------------------------------------
 
 
 @pytest.mark.parametrize("flags", [
@@ -137,7 +137,7 @@ def test_unknown_types_count_only_billing():
     assert counts(kazoo("callflow", billing={"ivr": 1})) == {"billing": {"ivr": 1}}
 
 
-# --- users and qubicle (ref §1.7.3, §1.7.4) ---------------------------------------------
+# --- users and qubicle ---------------------------------------------
 
 
 @pytest.mark.parametrize(("fields", "item"), [
@@ -235,7 +235,7 @@ def test_voicemail_boxes_and_transcription(transcribe, expected):
     assert counts(vmbox) == {"voicemails": expected}
 
 
-# --- numbers (ref §1.7.6) ------------------------------------------------------------------
+# --- numbers ------------------------------------------------------------------
 
 
 def test_number_with_e911_and_cnam():
@@ -291,7 +291,7 @@ def test_number_without_carrier_module():
     assert counts(doc) == {"phone_numbers": {"did_us": 1}}
 
 
-# --- billing (ref §1.7.7) ------------------------------------------------------------------
+# --- billing ------------------------------------------------------------------
 
 
 def test_billing_on_any_document_rounds_half_away_from_zero():
@@ -326,7 +326,7 @@ def test_billing_that_is_not_an_object_warns():
     assert contribution.warnings == ("$.billing: not an object; ignored",)
 
 
-# --- the seed's ui_apps on the account document (ref §7.2) ---------------------------------
+# --- the seed's ui_apps on the account document ---------------------------------
 
 
 def account_doc(**fields: Any) -> dict:
@@ -374,7 +374,7 @@ def test_ui_apps_malformed_entries_warn():
                                      "$.ui_apps: not an object; ignored")
 
 
-# --- 4.3 apps_store: account_apps / user_apps (ref §7.1, §1.7.5) ---------------------------
+# --- 4.3 apps_store: account_apps / user_apps ---------------------------
 
 
 def apps_store(apps: dict, blacklist: list | None = None, **fields: Any) -> dict:

@@ -1,4 +1,4 @@
-"""The kz_json merge primitives the plan merge is built on (ref §3.4)."""
+"""The kz_json merge primitives the plan merge is built on."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def test_billable_respects_minimum_and_step(item_plan, account):
         assert item.billable % step == 0
         minimum, maximum = item_plan.get("minimum", 0), item_plan.get("maximum")
         # KAZOO tests the minimum only when the quantity is below it, so a maximum set
-        # under the minimum can still cap a larger quantity (ref §2.3)
+        # under the minimum can still cap a larger quantity
         if maximum is None or maximum >= minimum:
             assert item.billable >= minimum
 

@@ -116,7 +116,7 @@ def test_exact_decimals_no_float_artefacts():
     assert total(reply, "x", "y") == D("1.2")
 
 
-# --- coercions (§2.2) ----------------------------------------------------------------------
+# --- coercions ----------------------------------------------------------------------
 
 def test_numeric_strings_and_string_booleans_are_coerced():
     reply = quote({"plan": {"x": {"y": {"rate": "2.5", "minimum": "2.5", "cascade": "true"}}}},

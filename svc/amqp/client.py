@@ -2,7 +2,7 @@
 apps to import) and the one the ``kazoo`` bookkeeper adapter uses.
 
 Replies come back on a private queue bound to ``targeted`` under its own name, which goes in
-``Server-ID``, and are matched by ``Msg-ID`` (kazoo-amqp.md §2.6).
+``Server-ID``, and are matched by ``Msg-ID`` (docs/amqp-api.md).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class RpcClient:
             if target is None:  # declared once: a declare is a broker round trip
                 target = self._exchanges[exchange] = await self.channel.declare_exchange(
                     exchange, aio_pika.ExchangeType.TOPIC, durable=False, auto_delete=False)
-            # the request is stale once this caller gives up (SPEC §14): the broker drops it
+            # the request is stale once this caller gives up: the broker drops it
             # at that age, and svc skips one it receives later (sent at + expiration)
             await target.publish(aio_pika.Message(
                 dumps(message), content_type=CONTENT_TYPE, expiration=timeout,

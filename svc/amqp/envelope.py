@@ -1,4 +1,4 @@
-"""Kazoo's message envelope (kazoo-amqp.md §1): building, stripping, Gregorian time."""
+"""Kazoo's message envelope (docs/amqp-api.md): building, stripping, Gregorian time."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def new_msg_id() -> str:
 
 def strip_empty(message: dict[str, Any]) -> dict[str, Any]:
     """Top-level null or "" values are dropped on publish; nested nulls are kept, since in
-    overrides they mean "delete" (SPEC §12)."""
+    overrides they mean "delete"."""
     return {k: v for k, v in message.items() if v is not None and v != ""}
 
 

@@ -1,5 +1,5 @@
 """Building Kazoo document-change notices as a publisher that includes ``Doc`` would send
-them (kazoo-amqp.md §3): used by ``svc demo`` and by the tests."""
+them (docs/amqp-api.md): used by ``svc demo`` and by the tests."""
 
 from __future__ import annotations
 

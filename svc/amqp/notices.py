@@ -1,4 +1,4 @@
-"""The doc-change consumer (SPEC §6, §13, §14): micro-batches deliveries into store
+"""The doc-change consumer: micro-batches deliveries into store
 transactions, completes notices without ``Doc`` from the document source (one read per
 database per batch), acks after the write, and dead-letters poison with its reason. While the
 document source or the store cannot answer, the notices wait unacked for it with back-off:
@@ -64,10 +64,10 @@ class NoticeConsumer:
                  max_bytes: int | None = None, source: DocumentSource | None = None,
                  rereads: PendingRereads | None = None, lag_budget_s: float = 10.0) -> None:
         self.repo = repo
-        self.max_bytes = max_bytes  # larger notices are dead-lettered (SPEC §10)
+        self.max_bytes = max_bytes  # larger notices are dead-lettered
         self.publisher = publisher
         self.classifiers = classifiers
-        self.source = source  # where notices without Doc are completed (SPEC §13)
+        self.source = source  # where notices without Doc are completed
         # a document the source still has at an older revision after lag_budget_s is
         # recorded here, to be read again in the background
         self.rereads = rereads if rereads is not None else PendingRereads(repo.store)

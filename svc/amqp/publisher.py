@@ -1,4 +1,4 @@
-"""Everything svc publishes: replies, events, dead letters (SPEC §5, §12)."""
+"""Everything svc publishes: replies, events, dead letters."""
 
 from __future__ import annotations
 

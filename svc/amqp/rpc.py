@@ -1,4 +1,4 @@
-"""The RPC server: every request gets an answer, never silence (SPEC §5, §10, §12).
+"""The RPC server: every request gets an answer, never silence.
 
 ``answer`` is the whole decision (decode, size, envelope, schema, dispatch, reply shape) with
 no AMQP in it; ``RpcServer`` feeds it deliveries, publishes, and acks after the reply.
@@ -69,7 +69,7 @@ def _field_errors(error: ValidationError) -> str:
 
 
 # What a reply needs, read from a body that is too large to parse or does not parse: the
-# reply still reaches its caller, and nothing is parsed (SPEC §14 "Bounded input").
+# reply still reaches its caller, and nothing is parsed.
 _ENVELOPE_FIELD = re.compile(rb'"(Msg-ID|Server-ID|Event-Name)"\s*:\s*"([^"\\]{1,255})"')
 
 

@@ -1,6 +1,6 @@
 """JSON Schemas of every AMQP message and one AsyncAPI 3.0 document, assembled from the
-models in ``svc.models`` and committed in ``amqp_schemas/`` (``svc schemas``; SPEC §1, §5,
-§12). Everything is pure: ``generate`` returns the documents.
+models in ``svc.models`` and committed in ``amqp_schemas/`` (``svc schemas``).
+Everything is pure: ``generate`` returns the documents.
 
 A message on the wire is its model inside svc's envelope, with two rules of the wire that
 the models do not carry: a top-level ``None`` is never sent (``envelope.strip_empty``), and a

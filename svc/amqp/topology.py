@@ -1,4 +1,4 @@
-"""Exchanges, queues and bindings (SPEC §5, §6, §12 "Broker details"), declared on every
+"""Exchanges, queues and bindings, declared on every
 (re)connection: Kazoo's exchanges are not durable and vanish with a broker restart."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import aio_pika.exceptions
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 # Kazoo declares every exchange durable=false, auto_delete=false; declaring them otherwise
-# fails with 406 PRECONDITION_FAILED against a Kazoo cluster (kazoo-amqp.md §2.1).
+# fails with 406 PRECONDITION_FAILED against a Kazoo cluster (docs/amqp-api.md).
 KAZOO_EXCHANGES = {
     "services": aio_pika.ExchangeType.TOPIC,
     "targeted": aio_pika.ExchangeType.DIRECT,
@@ -28,7 +28,7 @@ BILLABLE_TYPES = (
     "dedicated_ip", "number", "qubicle_queue", "service_plan",
 )
 # <action>.<db>.<type>.<id>; the apps_store document has no pvt_type, so it goes by its id;
-# KAZOO deletes a number from the account it leaves by id, with no type (SPEC §13)
+# KAZOO deletes a number from the account it leaves by id, with no type
 DOC_CHANGE_BINDINGS = (*(f"*.*.{t}.*" for t in BILLABLE_TYPES), "*.*.*.apps_store",
                        "doc_deleted.*.undefined.*")
 

@@ -1,4 +1,4 @@
-"""Decoding that no delivery can break (SPEC §13, aiormq issue 186).
+"""Decoding that no delivery can break (aiormq issue 186).
 
 KAZOO stamps every message with ``timestamp`` = Gregorian *microseconds* (about 6.4e16).
 pamqp turns the property into a ``datetime``, raises on a value ``datetime`` cannot hold, and

@@ -1,4 +1,4 @@
-"""The HTTP API (SPEC §15): KAZOO's ``/v2/accounts/{account_id}/services…`` and
+"""The HTTP API: KAZOO's ``/v2/accounts/{account_id}/services…`` and
 ``/reseller`` routes, each running the RPC handler of the same request over the same model,
 with token auth scoped to an account tree, and its OpenAPI 3.1 document."""
 

@@ -1,4 +1,4 @@
-"""The HTTP API's routes (SPEC §15) as one table: each route names the RPC request it is, so
+"""The HTTP API's routes as one table: each route names the RPC request it is, so
 it runs that request's handler with that request's model, and says which of the model's
 fields come from the path, the query string and the body, and what of the reply is ``data``.
 The aiohttp handlers (``server``) and the OpenAPI document (``openapi``) are both read from

@@ -1,4 +1,4 @@
-"""The bookkeeper port (SPEC §8): an invoice in, good standing / delinquent / failed out."""
+"""The bookkeeper port: an invoice in, good standing / delinquent / failed out."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class InvoiceDelivery:
     sync_id: str  # the billed-snapshot sequence this delivery would bill
     idempotency_key: str  # same account, bookkeeper, snapshot sequence and content: same key
     bookkeeper: Bookkeeper
-    invoice: dict[str, Any]  # the §4 invoice JSON: bookkeeper, items, activation, summary
+    invoice: dict[str, Any]  # the invoice JSON: bookkeeper, items, activation, summary
 
     def body(self) -> dict[str, Any]:
         return {"account_id": self.account_id, "sync_id": self.sync_id,

@@ -1,4 +1,4 @@
-"""The HTTP bookkeeper: a signed webhook (SPEC §8, §14 "Webhook signatures").
+"""The HTTP bookkeeper: a signed webhook.
 
 200 → good standing; 402 → delinquent (the body's ``reason``/``message`` if JSON); anything
 else, a timeout or no answer → failed (the account stays dirty and is retried with back-off).

@@ -1,5 +1,5 @@
 """A cluster bookkeeper app over AMQP: ``update_req`` on the ``bookkeepers`` exchange
-(kazoo-amqp.md §4.2); ``success`` → good standing, ``error`` → delinquent with its reason,
+(docs/amqp-api.md); ``success`` → good standing, ``error`` → delinquent with its reason,
 anything else or no answer → failed."""
 
 from __future__ import annotations

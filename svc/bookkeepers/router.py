@@ -1,4 +1,4 @@
-"""Which adapter takes a bookkeeper's invoices (SPEC §12 "Bookkeeper configuration"), and
+"""Which adapter takes a bookkeeper's invoices, and
 the last result of each, which ``/readyz`` shows ("is the bookkeeper loaded and running?")."""
 
 from __future__ import annotations
@@ -64,6 +64,6 @@ class BookkeeperRouter:
             inner, kind = self.http.get(bookkeeper.id) or Unconfigured(bookkeeper.id), "other"
         else:  # a cluster bookkeeper app answers to its own type name on the bus
             inner, kind = self.kazoo, "kazoo"
-        # metric labels come from a closed set: plan documents name bookkeepers freely (§14)
+        # metric labels come from a closed set: plan documents name bookkeepers freely
         label = bookkeeper.id if bookkeeper.id in self.configured else kind
         return Recording(inner, label, self.last, self.observe)

@@ -1,4 +1,4 @@
-"""``svc import``: rebuild every account's counts from the cluster's CouchDB (SPEC §13)."""
+"""``svc import``: rebuild every account's counts from the cluster's CouchDB."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Reading the CLI's JSON inputs and failing cleanly: bad input exits 2 with a message
-naming the path and the rule, never a traceback (SPEC §10)."""
+naming the path and the rule, never a traceback."""
 
 from __future__ import annotations
 

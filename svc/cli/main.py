@@ -49,7 +49,7 @@ def _print_json(value: object) -> None:
 
 @app.command()
 def quote(
-    source: Annotated[str, typer.Argument(metavar="FILE|-", help="a quote document (SPEC §4)")],
+    source: Annotated[str, typer.Argument(metavar="FILE|-", help="a quote document")],
     output: Annotated[OutputFormat, typer.Option("--format", help="json or table")] = (
         OutputFormat.json
     ),

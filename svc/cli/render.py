@@ -1,4 +1,4 @@
-"""Human-readable output: invoices (their JSON form, SPEC §4) as aligned tables."""
+"""Human-readable output: invoices (their JSON form) as aligned tables."""
 
 from __future__ import annotations
 

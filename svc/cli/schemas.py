@@ -1,5 +1,5 @@
 """``svc schemas``: write the AMQP message schemas and the AsyncAPI document, and the HTTP API's
-OpenAPI document, or check that the committed ones still match the models (SPEC §1, §15)."""
+OpenAPI document, or check that the committed ones still match the models."""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
 """From a KAZOO notice to a document change: which notices count, completing them from the
-document source, importing a running cluster (SPEC §6, §13)."""
+document source, importing a running cluster."""

@@ -1,4 +1,4 @@
-"""KAZOO's databases, as far as counting goes (SPEC §13 "Which notices count").
+"""KAZOO's databases, as far as counting goes.
 
 Billable documents count only from account databases (``account%2Fxx%2Fxx%2F<rest>``, not
 the monthly ``-YYYYMM`` ones) and account documents only from ``accounts``. KAZOO writes a

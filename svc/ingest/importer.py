@@ -1,4 +1,4 @@
-"""Import of a running cluster (SPEC §13): every account rebuilt from the document source.
+"""Import of a running cluster: every account rebuilt from the document source.
 
 ``accounts`` first (the trees), then each account's database, a few at a time: its live
 documents go into the ledger at their revisions, documents the ledger counts that the source

@@ -1,4 +1,4 @@
-"""Reading KAZOO document-change notices (SPEC §6, §13): pure decisions, no I/O.
+"""Reading KAZOO document-change notices: pure decisions, no I/O.
 
 ``read_notice`` turns one notice into a ``Notice`` (or says why it is ignored, or raises
 ``Poison``); a notice without ``Doc`` is completed from the document source by the consumer;

@@ -1,4 +1,4 @@
-"""Completing notices that carry no ``Doc`` from the document source (SPEC §13).
+"""Completing notices that carry no ``Doc`` from the document source.
 
 One read per database per micro-batch; the revision rule decides what each read means.
 """

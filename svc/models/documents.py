@@ -1,5 +1,5 @@
 """The shapes inside replies and events: invoices as rating renders them (``rating.invoice``,
-``rating.item``; ref §2.9), and what svc keeps about an account (summary, plans, deliveries,
+``rating.item``), and what svc keeps about an account (summary, plans, deliveries,
 audit entries, quantity changes)."""
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ class DeliveryAttempt(BaseModel):
 
 class Delivery(BaseModel):
     """One invoice handed to one bookkeeper for one billed snapshot, with every attempt
-    (SPEC §14): a retry carries the same idempotency key while the content is the same."""
+   : a retry carries the same idempotency key while the content is the same."""
 
     id: str = Field(description="the record's key: <account>|<bookkeeper>|<snapshot seq>")
     bookkeeper: Bookkeeper
@@ -203,7 +203,7 @@ class Who(BaseModel):
 
 
 class AuditEntry(BaseModel):
-    """One change of an account, written with it (SPEC §15); a ``quantities_daily`` entry
+    """One change of an account, written with it; a ``quantities_daily`` entry
     sums a UTC day's document-driven changes: units added and removed per item."""
 
     id: str

@@ -1,4 +1,4 @@
-"""The events svc publishes on ``services`` as ``services.<name>.<account_id>`` (SPEC §12):
+"""The events svc publishes on ``services`` as ``services.<name>.<account_id>``:
 each is made with the change that causes it and written with it to the outbox
 (``store.outbox.emit``); the relay publishes its fields inside svc's envelope."""
 

@@ -1,5 +1,5 @@
 """Field types the models share: how money, counts, omitted values and Kazoo time look on
-the wire (SPEC §12)."""
+the wire."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def _not_bool(value: Any) -> Any:
 
 
 # Left out when empty, never sent as null: the sub-fields of an item are omitted when zero
-# (ref §2.9), so the schema allows no null and a dump leaves the field out.
+#, so the schema allows no null and a dump leaves the field out.
 Omitted = Annotated[T | SkipJsonSchema[None],
                     Field(json_schema_extra=_no_default, exclude_if=lambda v: v is None)]
-# Money is a plain JSON number on the wire (jsonio), never a string (SPEC §12); pydantic
+# Money is a plain JSON number on the wire (jsonio), never a string; pydantic
 # would render a Decimal as number-or-string.
 Money = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 NonNegative = Annotated[int, Field(ge=0)]

@@ -1,4 +1,4 @@
-"""KAZOO's document-change notice as svc reads it (kazoo-amqp.md §3.2; SPEC §6, §13). The
+"""KAZOO's document-change notice as svc reads it (docs/amqp-api.md). The
 consumer reads notices with ``ingest.notices.read_notice``, whose rules decide more than a
 schema can (which databases count, KAZOO's ``undefined`` type); this model describes what it
 accepts, for the AsyncAPI document, and a test holds the two together."""

@@ -1,10 +1,10 @@
-"""What each request answers (SPEC §5, §12, §15): the handlers build these, the RPC server
+"""What each request answers: the handlers build these, the RPC server
 sends one as ``<name>_resp`` with ``Status: success`` and svc's envelope, and the HTTP API
 answers its fields as ``data``. The error replies' fields are here too.
 
 A reply's fields are named as on the wire (``Reseller-ID``) and in Python (``reseller_id``,
 which is also the HTTP ``data`` key). A top-level ``None`` is not sent over AMQP (the envelope
-strips it, SPEC §12); over HTTP it is ``null``.
+strips it); over HTTP it is ``null``.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ class ReplyStatus(Published):
 
 class ErrorReply(Published):
     """Kazoo's generic error: the answer to a request that fails envelope or schema
-    validation (kazoo-amqp.md §1.5)."""
+    validation (docs/amqp-api.md)."""
 
     event_category: Literal["error"] = Field(alias="Event-Category")
     event_name: str = Field(alias="Event-Name", pattern="_resp$",

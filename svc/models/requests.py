@@ -1,4 +1,4 @@
-"""Every request svc answers, as pydantic models of Kazoo-style messages (SPEC §5, §12).
+"""Every request svc answers, as pydantic models of Kazoo-style messages.
 
 Top-level fields are Title-Case-With-Hyphens as on the wire; unknown fields are accepted.
 Each request's reply is in ``replies``.
@@ -15,7 +15,7 @@ from .fields import Delta, Moment, Reason
 
 
 class Envelope(BaseModel):
-    """Kazoo's default headers (kazoo-amqp.md §1.2)."""
+    """Kazoo's default headers (docs/amqp-api.md)."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
@@ -34,7 +34,7 @@ class AccountRequest(Envelope):
 
 
 class ReconcileReq(AccountRequest):
-    """``Account-ID`` or ``"all"``; ``Source: couch`` rebuilds from CouchDB (SPEC §13)."""
+    """``Account-ID`` or ``"all"``; ``Source: couch`` rebuilds from CouchDB."""
 
     source: Literal["ledger", "couch"] = Field(
         "ledger", alias="Source",
@@ -119,11 +119,11 @@ class PagedRequest(AccountRequest):
 
 
 class DeliveriesReq(PagedRequest):
-    """The account's delivery records (SPEC §14, §15)."""
+    """The account's delivery records."""
 
 
 class AuditReq(PagedRequest):
-    """The account's audit trail (SPEC §15), from ``Since`` up to ``Until``."""
+    """The account's audit trail, from ``Since`` up to ``Until``."""
 
     since: Moment | None = Field(None, alias="Since")
     until: Moment | None = Field(None, alias="Until")

@@ -1,4 +1,4 @@
-"""Operating the service (SPEC §9): Prometheus metrics, the probe server, log lines."""
+"""Operating the service: Prometheus metrics, the probe server, log lines."""
 
 from .logs import configure_logging
 from .metrics import Metrics

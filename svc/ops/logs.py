@@ -1,4 +1,4 @@
-"""Log lines (SPEC §9): JSON by default, one object per line, carrying the ``msg_id``,
+"""Log lines: JSON by default, one object per line, carrying the ``msg_id``,
 ``account_id`` and ``event`` that callers pass in ``extra``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The metrics of SPEC §12 "Metrics and logs", on a registry of their own per service (so a
+"""The metrics of the operations guide's metrics, on a registry of their own per service (so a
 test reads a fresh one). Label values come from closed sets: free text from the wire never
 becomes a label, or one bad client could create unbounded series."""
 

@@ -1,6 +1,6 @@
-"""``/metrics``, ``/healthz`` and ``/readyz`` (SPEC §9), served by aiohttp inside the
+"""``/metrics``, ``/healthz`` and ``/readyz``, served by aiohttp inside the
 service's own event loop, so a stuck loop shows as a failing liveness probe. The same server
-takes the routes of the HTTP API (SPEC §15: one host and port for both)."""
+takes the routes of the HTTP API (one host and port for both)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """KAZOO documents → quantities, as pure functions: no I/O anywhere in this package.
 
-Read next to ``reference/kazoo-service-plans.md`` §1.4, §1.7 and §7: ``numbers`` (phone-number
+Read next to docs/rating.md: ``numbers`` (phone-number
 classifiers), ``rules`` (one document's contribution, one account's quantities), ``counts``
 (summing contributions and resolving the symbolic ``user_apps``).
 """

@@ -2,9 +2,9 @@
 
 A store keeps one contribution per document and sums them; everything here is linear so
 that adding a document's new contribution and subtracting its old one is always exact.
-The one non-linear rule, ``user_apps`` of ``all``/``admins`` installs (ref §1.7.5), is kept
+The one non-linear rule, ``user_apps`` of ``all``/``admins`` installs, is kept
 symbolic under two pseudo-categories and only resolved against the user counts when the
-quantities are read, as KAZOO does with its −1/−2 placeholders (ref §1.4).
+quantities are read, as KAZOO does with its −1/−2 placeholders.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def diff_counts(before: Counts, after: Counts) -> list[tuple[str, str, int, int]
 
 def resolve_counts(counts: Counts) -> Counts:
     """Replace the symbolic ``user_apps`` by real values using these same counts' users
-    (ref §1.4 post-processing: other priv levels do not count). The input must be a sum of
+    (KAZOO's post-processing: other priv levels do not count). The input must be a sum of
     contributions, so a negative entry is refused with ``ValueError`` rather than hidden."""
     negative = [f"{c}.{i} = {v}" for c, i, v in entries(counts) if v < 0]
     if negative:

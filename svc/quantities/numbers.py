@@ -1,4 +1,4 @@
-"""Phone-number classification for ``phone_numbers.<classification>`` (ref §1.4, §1.7.6; SPEC §4).
+"""Phone-number classification for ``phone_numbers.<classification>``.
 
 Classifiers are tried in their configured order and the first whose regex matches the
 number's E.164 form wins; the order matters (Caribbean numbers also match ``did_us``).
@@ -28,7 +28,7 @@ def _classifier(name: str, pattern: str) -> NumberClassifier:
     return NumberClassifier(name, re.compile(pattern))
 
 
-# SPEC §4, in this order (KAZOO's defaults, knm_converters.erl).
+# In this order (KAZOO's defaults, knm_converters.erl).
 DEFAULT_CLASSIFIERS: tuple[NumberClassifier, ...] = (
     _classifier("tollfree_us", r"^\+1((?:800|88\d|877|866|855|844|833|822)\d{7})$"),
     _classifier("toll_us", r"^\+1(900\d{7})$"),
@@ -46,7 +46,7 @@ DEFAULT_CLASSIFIERS: tuple[NumberClassifier, ...] = (
 
 def parse_classifiers(value: object) -> tuple[NumberClassifier, ...]:
     """Read ``SVC_NUMBER_CLASSIFIERS``: a JSON list (or its text) of ``{"name", "regex"}``
-    in match order (SPEC §12). A bad entry raises ``ValueError`` naming its index and field."""
+    in match order. A bad entry raises ``ValueError`` naming its index and field."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -71,7 +71,7 @@ def parse_classifiers(value: object) -> tuple[NumberClassifier, ...]:
 
 
 def to_e164(number: str) -> str:
-    """The E.164 form KAZOO classifies (ref §1.7.6): a bare NANP number (10 digits, or 11
+    """The E.164 form KAZOO classifies: a bare NANP number (10 digits, or 11
     with the leading 1) gets ``+1``; the ``011`` and ``00`` international prefixes become ``+``.
     Anything else (already ``+…``, short codes like ``911``) is kept as it is."""
     if nanp := _BARE_NANP.match(number):

@@ -1,8 +1,8 @@
-"""KAZOO documents → quantity contributions, one document at a time (ref §1.4, §1.7, §7;
-SPEC §12 "Quantities").
+"""KAZOO documents → quantity contributions, one document at a time (docs/rating.md,
+"Quantities").
 
-Where KAZOO's CouchDB view and its Erlang dry-run path disagree, ref §1.7 settles each point;
-the comments cite it. Warnings carry a JSON path relative to the document (``$.billing.x``).
+Where KAZOO's CouchDB view and its Erlang dry-run path disagree, the view's rule is kept;
+the comments say which. Warnings carry a JSON path relative to the document (``$.billing.x``).
 """
 
 from __future__ import annotations
@@ -63,12 +63,12 @@ def _is_false(value: object) -> bool:
 
 def _truthy(value: object) -> bool:
     # JavaScript truthiness, as the quantify view tests it: KAZOO stores the local feature
-    # as `"local": {}`, which must count as set (ref §1.7.6); "false" is false as elsewhere.
+    # as `"local": {}`, which must count as set; "false" is false as elsewhere.
     return not (value is None or value is False or value == 0 or value in ("", "false"))
 
 
 def _name(obj: Mapping[str, Any], key: str, default: str, tally: _Tally, path: str = "$") -> str:
-    """A non-empty string field naming an item, else ``default`` (ref §1.7.3)."""
+    """A non-empty string field naming an item, else ``default``."""
     value = obj.get(key)
     if isinstance(value, str) and value:
         return value
@@ -78,8 +78,8 @@ def _name(obj: Mapping[str, Any], key: str, default: str, tally: _Tally, path: s
 
 
 def _count(value: object, path: str, tally: _Tally) -> int | None:
-    """A number or plain numeric string, fractions rounded half away from zero (ref §1.7.7,
-    SPEC §4); anything else is ``None`` with a warning."""
+    """A number or plain numeric string, fractions rounded half away from zero;
+    anything else is ``None`` with a warning."""
     try:
         amount = to_decimal(value)
     except CoercionError:
@@ -92,7 +92,7 @@ def _count(value: object, path: str, tally: _Tally) -> int | None:
 
 def _app_name(app: Mapping[str, Any], app_id: str) -> str:
     name = app.get("name")
-    return name if isinstance(name, str) and name else app_id  # SPEC §12
+    return name if isinstance(name, str) and name else app_id
 
 
 def _object(doc: Doc, key: str, tally: _Tally) -> Mapping[str, Any]:
@@ -117,18 +117,18 @@ def _one(category: str, item: str) -> Rule:
 
 
 def _user(doc: Doc, tally: _Tally) -> None:
-    tally.add("users", _name(doc, "priv_level", "user", tally))  # ref §1.7.3
+    tally.add("users", _name(doc, "priv_level", "user", tally))  # KAZOO's rule
     qubicle = doc.get("qubicle")
     if not isinstance(qubicle, dict) or not _is_true(qubicle.get("enabled")):
         return
     recipient = qubicle.get("recipient")
-    if isinstance(recipient, dict):  # ref §1.7.4: enabled *and* a recipient object
+    if isinstance(recipient, dict):  # KAZOO's rule enabled *and* a recipient object
         offering = _name(recipient, "offering", "basic", tally, "$.qubicle.recipient")
         tally.add("qubicle", f"{offering}_recipient")
 
 
 def _device(doc: Doc, tally: _Tally) -> None:
-    tally.add("devices", _name(doc, "device_type", "sip_device", tally))  # SPEC §4
+    tally.add("devices", _name(doc, "device_type", "sip_device", tally))
 
 
 def _qubicle_queue(doc: Doc, tally: _Tally) -> None:
@@ -138,12 +138,12 @@ def _qubicle_queue(doc: Doc, tally: _Tally) -> None:
 def _limits(doc: Doc, tally: _Tally) -> None:
     for key in ("twoway_trunks", "inbound_trunks", "outbound_trunks"):
         if doc.get(key) is not None:
-            # ref §1.7.8: positive values only; -1 is an ordinary "unlimited" setting, no warning
+            # KAZOO's rule positive values only; -1 is an ordinary "unlimited" setting, no warning
             tally.add("limits", key, _count(doc[key], key_path("$", key), tally) or 0)
 
 
 def _number(doc: Doc, tally: _Tally) -> None:
-    features = _object(doc, "pvt_features", tally)  # not an object ⇒ no features (ref §1.7.6)
+    features = _object(doc, "pvt_features", tally)  # not an object ⇒ no features
     if not _truthy(features.get("local")):
         number = doc.get("_id")
         if isinstance(number, str):
@@ -155,18 +155,18 @@ def _number(doc: Doc, tally: _Tally) -> None:
     carrier = doc.get("pvt_module_name")
     if isinstance(carrier, str) and carrier:
         tally.add("number_carriers", carrier)
-    for feature in features:  # every key, `local` included (ref §1.7.6)
+    for feature in features:  # every key, `local` included
         tally.add("number_services", feature)
 
 
 def _vmbox(doc: Doc, tally: _Tally) -> None:
     tally.add("voicemails", "mailbox")
-    if _is_true(doc.get("transcribe")):  # ref §1.7.8
+    if _is_true(doc.get("transcribe")):  # KAZOO's rule
         tally.add("voicemails", "transcription")
 
 
 def _ui_app_in_use(app: Mapping[str, Any]) -> bool:
-    # ref §7.2 and the seed's table: all/admins/admin, or specific with users; a missing
+    # KAZOO's rule and the seed's table: all/admins/admin, or specific with users; a missing
     # (or null) allowed_users counts as specific.
     allowed = app.get("allowed_users")
     if allowed in ("all", "admins", "admin"):
@@ -177,7 +177,7 @@ def _ui_app_in_use(app: Mapping[str, Any]) -> bool:
 
 def _account(doc: Doc, tally: _Tally) -> None:
     """The seed's ``ui_apps``: 1 per app in use, from the account doc's ``apps`` and/or
-    ``ui_apps`` maps (ref §7.2). An app is charged once (seed), so an id listed in both
+    ``ui_apps`` maps. An app is charged once (seed), so an id listed in both
     maps, or two ids with the same name, still give 1."""
     in_use: dict[str, None] = {}  # an ordered set: stable output
     for key in ("apps", "ui_apps"):
@@ -195,7 +195,7 @@ _SYMBOLIC_USER_APPS = {"all": USER_APPS_ALL, "admins": USER_APPS_ADMINS, "admin"
 
 
 def _apps_store(doc: Doc, tally: _Tally) -> None:
-    """4.3's ``account_apps``/``user_apps`` (ref §7.1, §1.7.5)."""
+    """4.3's ``account_apps``/``user_apps``."""
     blacklist = doc.get("blacklist")
     if blacklist is not None and not isinstance(blacklist, list):
         tally.warn("$.blacklist", "not a list; nothing blacklisted")
@@ -217,7 +217,7 @@ def _apps_store(doc: Doc, tally: _Tally) -> None:
 
 
 def _billing(doc: Doc, tally: _Tally) -> None:
-    """``billing.<key>`` on any document (ref §1.7.7)."""
+    """``billing.<key>`` on any document."""
     for key, value in _object(doc, "billing", tally).items():
         path = key_path("$.billing", key)
         count = _count(value, path, tally)
@@ -266,15 +266,15 @@ def document_contributions(
     """What one document adds to its account's quantities, and the plans it names.
     ``user_apps`` of ``all`` and ``admins`` installs come out under the pseudo-categories of
     ``counts.py``."""
-    if _is_true(doc.get("pvt_deleted")):  # ref §1.7.2
+    if _is_true(doc.get("pvt_deleted")):  # KAZOO's rule
         return Contribution({})
     tally = _Tally(tuple(classifiers))
     # the object_plans view skips deleted documents only: a disabled user's plans still apply
     object_plans = _object_plans(doc, tally)
-    if _is_false(doc.get("enabled")):  # ref §1.7.2
+    if _is_false(doc.get("enabled")):  # KAZOO's rule
         return Contribution({}, tuple(tally.warnings), object_plans)
     doc_type = doc.get("pvt_type")
-    if doc.get("_id") == APPS_STORE_ID:  # it has no pvt_type (ref §1.7.1)
+    if doc.get("_id") == APPS_STORE_ID:  # it has no pvt_type
         _apps_store(doc, tally)
     elif isinstance(doc_type, str) and doc_type in _RULES:
         _RULES[doc_type](doc, tally)
@@ -314,7 +314,7 @@ def account_quantities(
     docs: list[Any], classifiers: Iterable[NumberClassifier] = DEFAULT_CLASSIFIERS
 ) -> tuple[Counts, tuple[str, ...]]:
     """The resolved quantities of ONE account's documents, and the warnings (paths
-    ``$[i]…``). Documents of several accounts are refused (SPEC §12)."""
+    ``$[i]…``). Documents of several accounts are refused."""
     classifiers = tuple(classifiers)
     total: Counts = {}
     warnings: list[str] = []

@@ -1,8 +1,7 @@
 """KAZOO 4.3 service-plan rating as pure functions: no I/O anywhere in this package.
 
-Read next to ``reference/kazoo-service-plans.md``: ``plan`` (§1.1, §2.2 coercions),
-``merge`` (§3), ``objects`` (plans named by the account's documents, §3.1), ``item``
-(§2.3–§2.7), ``invoice`` (§2.8–§2.9), ``quote`` (the quote document), ``lint``.
+Read next to docs/rating.md: ``plan``, ``merge``, ``objects`` (plans named by the
+account's documents), ``item``, ``invoice``, ``quote`` (the quote document), ``lint``.
 """
 
 from . import money  # noqa: F401 - exact money before any arithmetic

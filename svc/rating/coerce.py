@@ -1,4 +1,4 @@
-"""KAZOO's numeric and boolean coercions, exact (ref §2.2, SPEC §4 and §12).
+"""KAZOO's numeric and boolean coercions, exact.
 
 Numbers may arrive as JSON numbers (parsed as ``Decimal``/``int``) or as plain numeric
 strings; integer fields given as fractions round half away from zero like Erlang's
@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from ..jsonio import BOUNDS_RULE, in_bounds
 
-# No account uses a billion of anything; a larger count is a mistake or an attack (SPEC §14).
+# No account uses a billion of anything; a larger count is a mistake or an attack.
 MAX_QUANTITY = 10**9
 _PLAIN_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
@@ -26,7 +26,7 @@ class CoercionError(ValueError):
 
 
 def to_decimal(value: object) -> Decimal:
-    """Bounded before any arithmetic (SPEC §14), whatever the number came as."""
+    """Bounded before any arithmetic, whatever the number came as."""
     number = _as_decimal(value)
     if not in_bounds(number):
         raise CoercionError(BOUNDS_RULE)

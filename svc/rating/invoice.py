@@ -1,5 +1,5 @@
 """Invoices: one per bookkeeper, their summaries, and the comparison of a current with a
-proposed state that yields item ``changes`` and activation charges (ref §2.8, §2.9, §6.1)."""
+proposed state that yields item ``changes`` and activation charges."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .merge import Bookkeeper, MergedPlan
 @dataclass(frozen=True)
 class ActivationCharge:
     category: str
-    item: str  # the raw plan key, not the ``as`` name (ref §2.9)
+    item: str  # the raw plan key, not the ``as`` name
     name: str
     billable: int
     rate: Decimal
@@ -59,7 +59,7 @@ class Invoice:
 
 
 def rate_invoice(merged: MergedPlan, quantities: Quantities) -> Invoice:
-    """One item for every (category, item) of the merged plan, even at quantity 0 (ref §2.1)."""
+    """One item for every (category, item) of the merged plan, even at quantity 0."""
     return Invoice(merged.bookkeeper, tuple(rate_item(plan, quantities) for plan in merged.items))
 
 
@@ -71,7 +71,7 @@ _COMPARED = ("quantity", "billable", "rate", "total")
 
 
 def _difference(current: RatedItem, proposed: RatedItem) -> Json:
-    """proposed − current of quantity, billable, rate and total, zeros omitted (SPEC §12)."""
+    """proposed − current of quantity, billable, rate and total, zeros omitted."""
     differences = {
         name: getattr(proposed, name) - getattr(current, name) for name in _COMPARED
     }
@@ -88,12 +88,12 @@ def _annotate(current: RatedItem | None, proposed: RatedItem) -> RatedItem:
     difference = _difference(current or _never_billed(proposed), proposed)
     if not difference:
         return proposed
-    # "modified" on assignment too, as KAZOO reports it (ref §3.7 correction 5)
+    # "modified" on assignment too, as KAZOO reports it
     return proposed._replace(changes={"type": "modified", "difference": difference})
 
 
 def _removed(current: RatedItem) -> RatedItem:
-    """An item only the current state has: reported billing 0 (SPEC §4 deliberate
+    """An item only the current state has: reported billing 0 (a deliberate
     difference: KAZOO keeps its old discounts and a negative total)."""
     gone = _never_billed(current)
     return gone._replace(changes={"type": "removed", "difference": _difference(current, gone)})
@@ -108,7 +108,7 @@ def _activation(current: RatedItem | None, proposed: RatedItem) -> ActivationCha
 
 
 def compare_invoices(current: Sequence[Invoice], proposed: Sequence[Invoice]) -> list[Invoice]:
-    """The proposed invoices annotated against the current ones (ref §2.8).
+    """The proposed invoices annotated against the current ones.
 
     Items pair by (category, item key, reported name) within the same bookkeeper; an
     invoice whose bookkeeper disappears is kept with its items reported as removed.

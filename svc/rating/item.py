@@ -1,4 +1,4 @@
-"""Rating one invoice item: quantity, billable, rate, discounts, total (ref §2.3–§2.7, §2.9).
+"""Rating one invoice item: quantity, billable, rate, discounts, total.
 
 A merged item plan is first compiled into an ``ItemPlan`` (fields read once, tiers sorted),
 which the merge cache keeps; rating is then plain exact arithmetic on it.
@@ -25,7 +25,7 @@ _NONE: dict[str, int] = {}
 
 @dataclass(frozen=True)
 class Quantities:
-    """An account's quantity objects (ref §1.3): its own, its descendants', and manual ones."""
+    """An account's quantity objects: its own, its descendants', and manual ones."""
 
     account: Counts = field(default_factory=dict)
     cascade: Counts = field(default_factory=dict)
@@ -34,7 +34,7 @@ class Quantities:
 
 def compile_tiers(table: Json | None) -> Tiers:
     """Thresholds ascending, each with the price found under its canonical spelling: a
-    selected "05" finds nothing and pricing falls through to the next rule (ref §2.5)."""
+    selected "05" finds nothing and pricing falls through to the next rule."""
     if not table:
         return ()
     return tuple((k, table.get(str(k))) for k in sorted(int(key) for key in table))
@@ -48,7 +48,7 @@ def compile_graduated_tiers(table: Json | None) -> Tiers:
 
 def tier_rate(tiers: Tiers, quantity: int) -> Decimal | None:
     """The price of the smallest threshold K with quantity <= K; the price applies to all
-    units, not graduated (ref §2.5)."""
+    units, not graduated."""
     for threshold, price in tiers:
         if quantity <= threshold:
             return price
@@ -77,7 +77,7 @@ class Discount(NamedTuple):
 
 
 def _compile_discount(block: Json | None) -> Discount | None:
-    # an empty block has vanished in the merge: no discount (ref §2.6)
+    # an empty block has vanished in the merge: no discount
     if not block:
         return None
     return Discount(block.get("rate"), compile_tiers(block.get("rates")),
@@ -110,7 +110,7 @@ def compile_item(category: str, key: str, plan: Json) -> ItemPlan:
     reported = plan.get("as", key)
     lookup = (key,)
     if category == "ui_apps" and isinstance(plan.get("app_id"), str):
-        lookup = (key, plan["app_id"])  # ui_apps items also match by app id (SPEC §12)
+        lookup = (key, plan["app_id"])  # ui_apps items also match by app id
     discounts = plan.get("discounts") or {}
     prorate = plan.get("prorate") or {}
     # without a table every unit bills at `rate` in either mode: keep the volume arithmetic
@@ -169,7 +169,7 @@ class RatedItem(NamedTuple):
         return self.charge - self.discount_total
 
     def as_json(self) -> Json:
-        """KAZOO's public item JSON: zero/empty sub-fields omitted (ref §2.9)."""
+        """KAZOO's public item JSON: zero/empty sub-fields omitted."""
         out: Json = {
             "category": self.category,
             "item": self.item,
@@ -201,7 +201,7 @@ def _non_zero(**fields: Any) -> Json:
 
 
 def item_quantity(plan: ItemPlan, quantities: Quantities) -> int:
-    """ref §2.3 step 1; manual values replace account values item by item (ref §1.6)."""
+    """KAZOO's step 1; manual values replace account values item by item."""
     category = plan.category
     own = quantities.account.get(category, _NONE)
     manual = quantities.manual.get(category)
@@ -230,7 +230,7 @@ def _ceil_to_step(quantity: int, step: int) -> int:
 
 
 def billable_quantity(plan: ItemPlan, quantity: int) -> int:
-    """ref §2.3 step 2: round up to ``step``; the minimum is tested before the maximum."""
+    """KAZOO's step 2: round up to ``step``; the minimum is tested before the maximum."""
     maximum = quantity if plan.maximum is None else plan.maximum
     minimum, step = plan.minimum, plan.step
     if step != 1:
@@ -241,7 +241,7 @@ def billable_quantity(plan: ItemPlan, quantity: int) -> int:
 
 
 def billing_rate(plan: ItemPlan, billable: int) -> tuple[int, Decimal, Decimal]:
-    """ref §2.4: the first rule that applies wins; flat prices bill one unit. Returns the
+    """KAZOO's rule: the first rule that applies wins; flat prices bill one unit. Returns the
     billable units, the rate shown and the charge before discounts. A graduated item shows
     the rate of the tier its last unit falls in, the rate volume mode would bill them all at."""
     flat = tier_rate(plan.flat_rates, billable)
@@ -257,7 +257,7 @@ def billing_rate(plan: ItemPlan, billable: int) -> tuple[int, Decimal, Decimal]:
 
 
 def _applies(discount: Discount | None, plan: ItemPlan, billable: int) -> bool:
-    # the gate is the plan's own ``rate``, not the rate billed (ref §2.6)
+    # the gate is the plan's own ``rate``, not the rate billed
     return discount is not None and plan.rate > 0 and billable >= discount.minimum
 
 
@@ -270,7 +270,7 @@ def rate_item(plan: ItemPlan, quantities: Quantities) -> RatedItem:
         single_rate = plan.rate if plan.single.rate is None else plan.single.rate
     cumulative = plan.cumulative
     if _applies(cumulative, plan, billable):
-        # without ``maximum`` a cumulative discount covers 0 units (ref §2.6, GV08)
+        # without ``maximum`` a cumulative discount covers 0 units
         cumulative_quantity = min(billable, cumulative.maximum)
         cumulative_rate = tier_rate(cumulative.rates, cumulative_quantity)
         if cumulative_rate is None:

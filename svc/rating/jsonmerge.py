@@ -1,4 +1,4 @@
-"""The two JSON merge primitives of KAZOO's ``kz_json`` that plan merging relies on (ref §3.4).
+"""The two JSON merge primitives of KAZOO's ``kz_json`` that plan merging relies on.
 
 Both return new objects and never mutate their inputs.
 """
@@ -50,7 +50,7 @@ def merge_right(left: Json, right: Json) -> Json:
 
 def drop_empty(doc: Json) -> Json:
     """Remove empty objects and nulls at any depth (an object left empty goes too): what
-    happens to a plan when KAZOO fetches it (ref §3.7, correction 2)."""
+    happens to a plan when KAZOO fetches it."""
     result: Json = {}
     for key, value in doc.items():
         if isinstance(value, dict):

@@ -68,7 +68,7 @@ def _warnings(plan: Json, root: str) -> Iterator[Violation]:
 
 
 def _cliffs(item_plan: Json, path: str) -> Iterator[Violation]:
-    """Volume tiers bill every unit at the rate of the tier the quantity reaches (ref §2.5),
+    """Volume tiers bill every unit at the rate of the tier the quantity reaches,
     so one more unit past a threshold can lower the total; graduated tiers never do."""
     table, fallback = item_plan["rates"], item_plan.get("rate")
     tiers = compile_tiers(table)

@@ -1,6 +1,6 @@
-"""From the plans assigned to an account to one merged plan per bookkeeper (ref §3).
+"""From the plans assigned to an account to one merged plan per bookkeeper.
 
-Order of operations follows KAZOO 4.3 as executed (ref §3.7): the global and per-plan overrides
+Order of operations follows KAZOO 4.3 as executed: the global and per-plan overrides
 are combined and applied to each plan before merging; empty objects then vanish as the plan is
 fetched; plans are grouped by bookkeeper; each group is merged per strategy and the strategy
 results are combined by strategy priority.
@@ -18,7 +18,7 @@ from .item import ItemPlan, compile_item
 from .jsonmerge import Json, drop_empty, merge_recursive, merge_right
 from .plan import PlanInvalid, Violation, key_path
 
-# KAZOO's code default for services.merge_strategy_priority (ref §3.4 step 4).
+# KAZOO's code default for services.merge_strategy_priority.
 STRATEGY_PRIORITY = {"simple": 10, "recursive": 25, "cumulative": 50}
 DEFAULT_BOOKKEEPER_ID = "default_bookkeeper"
 DEFAULT_BOOKKEEPER_TYPE = "local"
@@ -42,7 +42,7 @@ class AssignedPlan:
     ``source`` that issued it: a store guarantees one content per version, and versions of two
     stores in one process (tests) say nothing about each other. A plan given inline (a quote
     document, ``Quote-Request``) has no source, so whatever version it claims it is keyed by
-    its content hash (SPEC §12 "Benchmarks").
+    its content hash.
     """
 
     id: str
@@ -105,7 +105,7 @@ def _is_disabled_app(category: str, item_plan: Json) -> bool:
 
 
 def combine_overrides(global_overrides: Json, plan_overrides: Json, path: str = "$") -> Json:
-    """Global overrides with the per-plan ones on top (ref §3.2, §3.7 corrections 1 and 8).
+    """Global overrides with the per-plan ones on top.
 
     A per-plan ``null`` only cancels the global value; setting something beneath a key the
     global overrides delete crashes KAZOO and is refused here.
@@ -152,7 +152,7 @@ def _bookkeeper(doc: Json, defaults: Mapping[str, str], vendor_id: str) -> Bookk
 
 
 def _priority_order(docs: Sequence[Json]) -> list[Json]:
-    """Lowest priority first, so that folding lets the highest win (ref §3.4 step 3).
+    """Lowest priority first, so that folding lets the highest win.
 
     An absent priority sorts after every number (Erlang term order), and among equals the
     first listed must come last: sort the reversed list stably.
@@ -182,7 +182,7 @@ def _merge_recursive(docs: Sequence[Json]) -> Json:
     return _fold(docs, merge_recursive)
 
 
-# The only item keys a cumulative merge keeps (kzd_item_plan:cumulative_merge_scheme, ref §3.4),
+# The only item keys a cumulative merge keeps (kzd_item_plan:cumulative_merge_scheme),
 # plus svc's own "tiers_mode", so that a graduated table stays graduated under any strategy.
 _FIRST_DEFINED = (
     ("activation_charge",), ("step",), ("flat_rate",), ("rate",), ("as",), ("name",),
@@ -297,7 +297,7 @@ def merge_plans(
             global_overrides, assigned.overrides, f"{root}[{index}].overrides"
         )
         # Empty objects go after the overrides are applied (attaching the default bookkeeper
-        # drops them, ref §3.7 correction 2): a category or item a global null empties is
+        # drops them): a category or item a global null empties is
         # gone, not an empty object that would wipe a lower-priority plan's in a simple merge.
         doc = drop_empty(merge_recursive(assigned.doc, overrides))
         groups.setdefault(_bookkeeper(doc, defaults, assigned.vendor_id), []).append(doc)
@@ -313,7 +313,7 @@ def merge_plans(
 
 
 class MergeCache:
-    """Merged plans keyed by the plans' identities and the overrides' content (SPEC §12)."""
+    """Merged plans keyed by the plans' identities and the overrides' content."""
 
     def __init__(self, maxsize: int = 4096) -> None:
         self.maxsize = maxsize

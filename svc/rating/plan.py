@@ -1,4 +1,4 @@
-"""Loading and validating service-plan documents and overrides (ref §1.1, §2.2; SPEC §4, §12).
+"""Loading and validating service-plan documents and overrides.
 
 A loaded plan is plain JSON whose values have KAZOO's coercions already applied: money as
 ``Decimal``, integer fields as ``int`` (fractions rounded half away from zero), booleans as
@@ -20,11 +20,11 @@ Json = dict[str, Any]
 TIER_KEY = re.compile(r"^[0-9]+$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 STRATEGIES = ("simple", "recursive", "cumulative")
-# How `rates` prices the units: KAZOO's "volume" (all units at the tier the quantity reaches,
-# ref §2.5) or svc's opt-in "graduated" (each unit at its own tier's rate).
+# How `rates` prices the units: KAZOO's "volume" (all units at the tier the quantity reaches)
+# or svc's opt-in "graduated" (each unit at its own tier's rate).
 TIERS_MODES = ("volume", "graduated")
 
-# Keys of a bare category map (the seed's form) that are not categories (SPEC §12).
+# Keys of a bare category map (the seed's form) that are not categories.
 NOT_CATEGORIES = frozenset(
     {"name", "description", "category", "bookkeeper", "merge", "applications", "ratedeck"}
 )
@@ -228,7 +228,7 @@ def load_plan(doc: object, root: str = "$") -> Json:
 
 
 def load_overrides(doc: object, root: str = "$") -> Json:
-    """A partial plan document whose ``null`` values mean "delete this key" (ref §3.2)."""
+    """A partial plan document whose ``null`` values mean "delete this key"."""
     if doc is None:
         return {}
     loader = _Loader(keep_nulls=True)

@@ -1,4 +1,4 @@
-"""The quote contract (SPEC §4): a quote document in, invoices out.
+"""The quote contract: a quote document in, invoices out.
 
 ``rate_quote`` is the pure core every caller shares (CLI, the ``quote`` RPC, the sync loop);
 ``parse_quote`` turns a quote document into a ``QuoteRequest`` or raises ``QuoteInvalid``
@@ -81,7 +81,7 @@ def rate_switch(proposed: State, billed: State, billed_as_now: State,
 def current_under_proposed(current_plans: Sequence[AssignedPlan], proposed: State,
                            quantities: Quantities) -> State:
     """KAZOO rates the current plans with the proposed overrides and vendor ids, so that
-    changing overrides alone is no change (ref §3.7 correction 5); the documents naming
+    changing overrides alone is no change; the documents naming
     object plans are the same in both states."""
     by_id = {plan.id: plan for plan in proposed.plans}
     plans = tuple(
@@ -112,7 +112,7 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
-# Quantities are integers >= 0: 2, 2.0 and "2" pass; 2.5 and -1 are refused (SPEC §12).
+# Quantities are integers >= 0: 2, 2.0 and "2" pass; 2.5 and -1 are refused.
 Count = Annotated[int, Field(ge=0, le=MAX_QUANTITY), BeforeValidator(_not_bool)]
 CountsIn = dict[str, dict[str, Count]]
 

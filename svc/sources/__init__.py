@@ -1,4 +1,4 @@
-"""Where KAZOO's documents are read from when a notice does not carry them (SPEC §13): one
+"""Where KAZOO's documents are read from when a notice does not carry them: one
 port (``abc``) and its CouchDB adapter (``couch``)."""
 
 from __future__ import annotations

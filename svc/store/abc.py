@@ -33,6 +33,8 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "deliveries": ("account_id", "state"),
     "audit": ("account_id",),
     "leases": (),  # found by due time only
+    "outbox": (),  # the relay finds what is due
+    "rereads": (),  # the re-read task finds what is due
 }
 # A numeric field by which documents fall due; absent or null means "not due".
 DUE_FIELD = "due_at"
@@ -60,7 +62,7 @@ class Versioned:
 
 
 class StoreError(Exception):
-    """Base of the store's errors; ``reason`` is the RPC ``Reason`` code (SPEC §5)."""
+    """Base of the store's errors; ``reason`` is the RPC ``Reason`` code."""
 
     reason = "store_unavailable"
 

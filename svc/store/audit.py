@@ -1,4 +1,4 @@
-"""The audit trail (SPEC §15): who changed what of an account, when and why.
+"""The audit trail: who changed what of an account, when and why.
 
 Whatever changes the store ``note``s the change, and the unit of work making it writes the
 entry to the ``audit`` collection in its own transaction (as the outbox does its events), so

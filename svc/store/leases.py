@@ -1,4 +1,4 @@
-"""Sync leases and delivery records (SPEC §14): who may sync an account now, when it falls
+"""Sync leases and delivery records: who may sync an account now, when it falls
 due, and what was sent to each bookkeeper for each billed snapshot.
 
 Each account that has ever been dirty has a lease document of its own (collection

@@ -7,7 +7,7 @@ that Python's ``Decimal`` maps to), and the indexed fields are copied beside it 
 their string values, exactly what the SQLite adapter indexes, so a multikey index answers
 both equality and membership.
 
-Multi-document units run in MongoDB transactions, which need a replica set (SPEC §12).
+Multi-document units run in MongoDB transactions, which need a replica set.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The outbox (SPEC §14 "Events after commit"): whatever changes the store ``emit``s the
+"""The outbox: whatever changes the store ``emit``s the
 events the change causes, and the unit of work making the change writes them to the ``outbox``
 collection in its own transaction, so an event exists exactly when its change committed.
 ``svc.outbox`` relays them to the broker."""

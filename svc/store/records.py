@@ -26,7 +26,7 @@ def plan_key(vendor_id: str, plan_id: str) -> str:
 
 @dataclass(frozen=True)
 class AccountFields:
-    """What an account document says about the account itself (SPEC §6)."""
+    """What an account document says about the account itself."""
 
     tree: tuple[str, ...]
     is_reseller: bool
@@ -67,7 +67,7 @@ class AppliedChange:
 
 
 def new_account(account_id: str) -> Doc:
-    # an account known only from its documents is "pending": counted, not attached (SPEC §12)
+    # an account known only from its documents is "pending": counted, not attached
     return {"id": account_id, "tree": [], "pending": True, "deleted": False,
             "is_reseller": False, "reseller_flag_seen": None, "reseller_id": None,
             "enabled": True, "name": None}

@@ -1,4 +1,4 @@
-"""The domain operations on the store, written once for every adapter (SPEC §6, §7, §12).
+"""The domain operations on the store, written once for every adapter.
 
 Each public operation is one unit of work: read, edit with ``records``, write with
 compare-and-set, inside one transaction; a lost compare-and-set re-runs the whole unit.
@@ -70,7 +70,7 @@ class MasterAccount(StoreError):
 
 
 class InvalidInput(StoreError, ValueError):
-    """Bad values from a caller; ``path`` names the field (SPEC §10)."""
+    """Bad values from a caller; ``path`` names the field."""
 
     reason = "invalid"
 
@@ -80,7 +80,7 @@ class InvalidInput(StoreError, ValueError):
 
 
 def validate_counts(counts: Any, path: str) -> Counts:
-    """Quantities are objects of objects of integers from 0 to 10^9 (SPEC §12, §14)."""
+    """Quantities are objects of objects of integers from 0 to 10^9."""
     if not isinstance(counts, dict):
         raise InvalidInput(path, "must be an object of categories")
     for category, items in counts.items():
@@ -157,7 +157,7 @@ class Repository:
 
     async def apply_doc_change(self, change: DocChange) -> AppliedChange:
         """Idempotent and ordered by revision: a change not newer than the stored one is
-        ignored, and a delete leaves a tombstone (SPEC §6)."""
+        ignored, and a delete leaves a tombstone."""
         return (await self.apply_doc_changes([change]))[0]
 
     async def apply_doc_changes(self, changes: list[DocChange]) -> list[AppliedChange]:
@@ -289,7 +289,7 @@ class Repository:
         changes: list[QuantityChange] = []
         repoint = False
         if change.deleted:
-            # its totals leave its ancestors; a final (empty) invoice is synced (SPEC §12)
+            # its totals leave its ancestors; a final (empty) invoice is synced
             if attached:
                 changes += await self._add_to_ancestors(account["tree"], negate(own))
             account["deleted"] = True
@@ -299,7 +299,7 @@ class Repository:
             assert fields is not None
             tree = list(fields.tree)
             # only a flag that differs from the document's previous revision counts, so an
-            # ordinary edit never undoes a promote made through svc (SPEC §12)
+            # ordinary edit never undoes a promote made through svc
             if fields.is_reseller != account["reseller_flag_seen"]:
                 account["reseller_flag_seen"] = fields.is_reseller
                 repoint = account["is_reseller"] != fields.is_reseller and attached
@@ -326,7 +326,7 @@ class Repository:
         return changes
 
     async def _nearest_reseller(self, tree: list[str]) -> str | None:
-        """The nearest ancestor flagged reseller, else the master (ref §4.1)."""
+        """The nearest ancestor flagged reseller, else the master."""
         ancestors = await self.store.get_many("accounts", tree)
         for ancestor in reversed(tree):
             found = ancestors.get(ancestor)
@@ -335,7 +335,7 @@ class Repository:
         return await self.master_id() or (tree[0] if tree else None)
 
     async def _assign_default_plan(self, account: Doc, services: Versioned) -> None:
-        """A new account gets its reseller's default plan, if any (SPEC §6)."""
+        """A new account gets its reseller's default plan, if any."""
         reseller = account["reseller_id"]
         if reseller is None or services.doc["plans"]:
             return
@@ -349,7 +349,7 @@ class Repository:
         await self._put_services(current, mark_dirty(doc, self.clock()))
 
     async def _repoint_descendants(self, account_id: str) -> None:
-        """Re-point only the descendants whose nearest reseller changes (SPEC §12)."""
+        """Re-point only the descendants whose nearest reseller changes."""
         keys = await self.store.find_keys("accounts", "tree", account_id)
         descendants = await self.store.get_many("accounts", keys)
         for found in descendants.values():
@@ -483,7 +483,7 @@ class Repository:
     async def put_plan(self, vendor_id: str, plan_id: str, doc: Doc,
                        expected_version: int | None = None) -> Versioned:
         """Upsert a plan under its vendor; a stale ``expected_version`` is a conflict; every
-        account it is assigned to becomes dirty (SPEC §12)."""
+        account it is assigned to becomes dirty."""
         warnings = lint_plan(doc)  # refuses an invalid plan before anything is written
 
         async def work() -> Versioned:
@@ -512,7 +512,7 @@ class Repository:
     async def apply_plan_change(self, vendor_id: str, plan_id: str, rev: int | None,
                                 doc: Doc | None) -> AppliedChange:
         """A ``service_plan`` document's change (a notice, an import; ``doc`` ``None``:
-        deleted), ordered by the revision ledger as every other document is (SPEC §14): an
+        deleted), ordered by the revision ledger as every other document is: an
         older or repeated revision is ignored and dirties nothing, a delete leaves a
         tombstone, and the plan is written in the same unit as its ledger entry. An invalid
         plan raises ``PlanInvalid`` before the ledger moves, so a later valid revision of any
@@ -557,7 +557,7 @@ class Repository:
     async def _touch_accounts_of_plan(self, key: str, plan_id: str) -> None:
         """Every account the plan is assigned to, or that a document of names a plan of
         that id (of whichever vendor: the vendor a reference means can change with the
-        account's reseller), is billed anew (SPEC §12)."""
+        account's reseller), is billed anew."""
         assigned = await self.store.find_keys("services", "plan_keys", key)
         named = await self.store.find_keys("services", "object_plan_ids", plan_id)
         for account_id in dict.fromkeys([*assigned, *named]):
@@ -578,7 +578,7 @@ class Repository:
                             event: Callable[[Doc], Event] | None = None,
                             audited: tuple[str, Callable[[Doc], Any]] | None = None) -> Doc:
         """Read-modify-write of a services document with its version in the filter; any
-        write marks it dirty (SPEC §12); ``event`` of the new document goes out with it, and
+        write marks it dirty; ``event`` of the new document goes out with it, and
         an ``audited`` (action, the part of the document it changes) goes to the audit
         trail with that part before and after."""
         async def work() -> Doc:
@@ -612,7 +612,7 @@ class Repository:
                                         ("plan_assigned", itemgetter("plans")))
 
     async def assignable_vendor(self, account: Doc, plan_id: str) -> str:
-        """The reseller that owns ``plan_id``; only its plans can be assigned (ref §3.6)."""
+        """The reseller that owns ``plan_id``; only its plans can be assigned."""
         reseller = account["reseller_id"] or account["id"]
         try:
             await self.get_plan(reseller, plan_id)
@@ -672,7 +672,7 @@ class Repository:
             await self._unit(chunk)
 
     async def touch(self, account_id: str) -> None:
-        """Mark dirty (a reseller after its customers synced, SPEC §8)."""
+        """Mark dirty (a reseller after its customers synced)."""
         await self._unit(lambda: self._touch(account_id))
 
     # --- sync results and the local bookkeeper's ledger ------------------------------------

@@ -1,7 +1,7 @@
 """SQLite adapter of the store port: the embedded default (one file, WAL, versioned schema).
 
 One writing connection, serialised by a lock: SQLite has one writer at a time anyway, and a
-file belongs to one svc process (more replicas need MongoDB, SPEC §12). Reads outside a unit
+file belongs to one svc process (more replicas need MongoDB). Reads outside a unit
 take a read-only connection of their own: in WAL they see the last commit without waiting for
 a unit in progress, so a long sync batch does not hold up answers.
 """

@@ -26,8 +26,7 @@ class Conflict(StoreError):
 async def run_unit(store: DocumentStore, work: Callable[[], Awaitable[T]],
                    attempts: int = 100, clock: Callable[[], float] = time.time) -> T:
     """The events the work emits are written to the outbox, and the changes it notes to the
-    audit trail, in its transaction: they exist exactly when the change committed (SPEC §14,
-    §15)."""
+    audit trail, in its transaction: they exist exactly when the change committed."""
     retrying = AsyncRetrying(retry=retry_if_exception_type(VersionConflict),
                              stop=stop_after_attempt(attempts),
                              wait=wait_random(0, 0.005), reraise=True)

@@ -1,2 +1,2 @@
 """The periodic maintenance of the seed: claim dirty accounts, rate them, hand the invoices
-to their bookkeepers, record the outcome, dirty the resellers (SPEC §8, §12 "Sync")."""
+to their bookkeepers, record the outcome, dirty the resellers."""

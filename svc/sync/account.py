@@ -1,5 +1,5 @@
 """Syncing one claimed account: every invoice that changed since the last successful sync
-goes to its bookkeeper, once per content, with a key stable across retries (SPEC §12, §14).
+goes to its bookkeeper, once per content, with a key stable across retries.
 
 The snapshot to bill next has a sequence number (one more than the last billed). Before each
 call a delivery record is written under the claim's lease: the idempotency key comes from

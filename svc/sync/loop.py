@@ -1,4 +1,4 @@
-"""The sync loop inside ``svc serve`` and the forced sync of ``sync_req`` (SPEC §8, §14).
+"""The sync loop inside ``svc serve`` and the forced sync of ``sync_req``.
 
 A replica claims only as many accounts as it has free sync slots, so no lease runs out while
 its account waits for a slot; every lease in flight is renewed at a third of its length, and a
@@ -207,7 +207,7 @@ class SyncLoop:
         return outcome
 
     async def _dirty_resellers(self, outcomes: list[SyncOutcome]) -> None:
-        """One write per reseller per batch (SPEC §12 "Dirty")."""
+        """One write per reseller per batch."""
         accounts = await self.repo.store.get_many("accounts", [o.account_id for o in outcomes])
         resellers = {reseller for account_id, found in accounts.items()
                      if (reseller := found.doc.get("reseller_id")) and reseller != account_id}

@@ -1,4 +1,4 @@
-"""Bounded input (SPEC §14): numbers beyond sensible bounds are refused with their path before
+"""Bounded input: numbers beyond sensible bounds are refused with their path before
 any arithmetic, and a body too large is refused before it is parsed; the caller still gets
 its reply, and the service keeps answering."""
 

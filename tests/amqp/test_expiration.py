@@ -1,4 +1,4 @@
-"""Stale requests (SPEC §14): a request whose caller has given up (sent at + expiration is
+"""Stale requests: a request whose caller has given up (sent at + expiration is
 past) is neither executed nor answered, only counted; a fresh one is answered as usual."""
 
 from __future__ import annotations

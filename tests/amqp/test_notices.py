@@ -1,4 +1,4 @@
-"""The doc-change consumer against the real broker (SPEC §6, §10)."""
+"""The doc-change consumer against the real broker."""
 
 from __future__ import annotations
 

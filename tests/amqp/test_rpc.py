@@ -1,4 +1,4 @@
-"""Every RPC category end to end through the real broker (SPEC §5, §10, §12)."""
+"""Every RPC category end to end through the real broker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The committed ``amqp_schemas/`` (SPEC §1): no drift from the models, a valid AsyncAPI
+"""The committed ``amqp_schemas/``: no drift from the models, a valid AsyncAPI
 document, and schemas that agree with what svc really reads and sends. No broker needed."""
 
 from __future__ import annotations

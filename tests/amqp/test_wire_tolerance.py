@@ -1,5 +1,5 @@
 """A genuine KAZOO message (Gregorian-microseconds timestamp) is delivered and the connection
-lives (SPEC §13 "Wire"). Without ``svc.amqp.wire_tolerance`` the first test loses its
+lives. Without ``svc.amqp.wire_tolerance`` the first test loses its
 connection at the first message, as svc did in a real cluster."""
 
 from __future__ import annotations

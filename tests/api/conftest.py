@@ -1,5 +1,5 @@
 """A real service with API tokens for a small tree, and an HTTP client that checks every
-answer against the OpenAPI document (SPEC §15).
+answer against the OpenAPI document.
 
     master ─┬─ reseller_a ── client_a
             └─ reseller_b ── client_b

@@ -1,5 +1,5 @@
 """The HTTP API's test helpers: the token tree, an HTTP client that checks every answer
-against the OpenAPI document (SPEC §15), and devices from notices. A module of its own
+against the OpenAPI document, and devices from notices. A module of its own
 (not ``conftest``), so that importing it never picks another directory's conftest."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An account's history over real HTTP (SPEC §14, §15), against a running service whose
+"""An account's history over real HTTP, against a running service whose
 reseller bills through the webhook bookkeeper process: the deliveries and their retry (the
 bookkeeper fails, then recovers), and the audit trail of every change, across a restart."""
 

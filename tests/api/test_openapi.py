@@ -1,4 +1,4 @@
-"""The OpenAPI document (SPEC §15): generated from the route table and the pydantic models,
+"""The OpenAPI document: generated from the route table and the pydantic models,
 committed without drift, served as committed, and every reference and schema valid."""
 
 from __future__ import annotations

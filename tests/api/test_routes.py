@@ -1,4 +1,4 @@
-"""Every route of the HTTP API against a running service, over real HTTP (SPEC §15): the
+"""Every route of the HTTP API against a running service, over real HTTP: the
 answers are the RPCs' own, in KAZOO's envelope, and bad input is named and changes nothing.
 Each answer is also checked against the OpenAPI document (``conftest.Api``)."""
 

@@ -1,4 +1,4 @@
-"""Schemathesis against the committed OpenAPI document and a running service (SPEC §15): the
+"""Schemathesis against the committed OpenAPI document and a running service: the
 documented operations, fed generated valid and invalid input and chained along the document's
 links (the stateful phase: assign an available plan then remove it, sync then list and retry
 the deliveries, page the audit trail), never answer 5xx, and answer only what the document
@@ -23,7 +23,7 @@ from http_api import secret
 DOCUMENT = Path(__file__).resolve().parents[2] / "http_schemas" / "openapi.json"
 CLI = Path(sys.executable).with_name("schemathesis")
 # Not negative_data_rejection: svc accepts, beyond the canonical types the document shows,
-# what the SPEC (§12) asks it to (numeric strings for numbers, "true"/"false" and 0/1 for
+# what svc promises to (numeric strings for numbers, "true"/"false" and 0/1 for
 # booleans), so some schema-violating input is rightly accepted.
 CHECKS = ",".join([
     "not_a_server_error", "status_code_conformance", "content_type_conformance",

@@ -1,4 +1,4 @@
-"""The RPC baseline of SPEC §11/§12: a bare aio-pika echo server, run in a process of its own.
+"""The RPC baseline: a bare aio-pika echo server, run in a process of its own.
 
     python tests/bench/echo_server.py AMQP_URL [PREFETCH]
 

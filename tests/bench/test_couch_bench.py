@@ -1,5 +1,5 @@
-"""svc against a real CouchDB-API server (pouchdb-server 4.2.0, tests/couchdb.py) (SPEC §12
-"Benchmarks", §13). Each figure is a ratio of two runs measured side by side in one test, so
+"""svc against a real CouchDB-API server (pouchdb-server 4.2.0, tests/couchdb.py). Each figure is
+a ratio of two runs measured side by side in one test, so
 that it means the same on any machine; targets are asserted at full size only.
 
 ``test_ingest_from_couchdb_vs_inline_doc``: the same N device notices (a master, four accounts
@@ -186,7 +186,7 @@ def account_documents(account_id: str, size: int, rng: random.Random) -> tuple[l
     """``size`` documents of one account database, as KAZOO keeps them (the account doc's
     copy, a limits doc, devices, users, voicemail boxes, numbers, conferences, faxboxes, and
     callflows and media, which count for nothing), and the quantities they make, tallied here
-    by construction (ref §1.4, §1.7; svc/quantities/rules.py)."""
+    by construction."""
     database = account_database(account_id)
     common = {"pvt_account_id": account_id, "pvt_account_db": database,
               "pvt_created": 63_870_000_000, "pvt_vsn": "1"}
@@ -210,7 +210,7 @@ def account_documents(account_id: str, size: int, rng: random.Random) -> tuple[l
                        sip={"username": _hex(rng)[:12], "password": _hex(rng)[:16],
                             "realm": f"{account_id[:8]}.sip.example.net"},
                        owner_id=_hex(rng), enabled=rng.random() >= 0.05)
-            if doc["enabled"]:  # a disabled document counts for nothing (ref §1.7.2)
+            if doc["enabled"]:  # a disabled document counts for nothing
                 _bump(counts, "devices", device_type)
         elif kind == "user":
             priv_level = "admin" if rng.random() < 0.2 else "user"
@@ -237,7 +237,7 @@ def account_documents(account_id: str, size: int, rng: random.Random) -> tuple[l
             features: Doc = {name: {"enabled": True}
                              for name in rng.sample(FEATURES, rng.randrange(3))}
             if carrier == "knm_local":
-                features["local"] = {}  # a local number: no phone_numbers (ref §1.7.6)
+                features["local"] = {}  # a local number: no phone_numbers
             else:
                 _bump(counts, "phone_numbers", classification)
             doc.update(pvt_module_name=carrier, pvt_features=features,

@@ -1,4 +1,4 @@
-"""Doc-change ingest end to end with SQLite (SPEC §11, §12 "Benchmarks").
+"""Doc-change ingest end to end with SQLite.
 
 In a virtual host of its own, svc's topology is declared and ``services_doc_changes`` is
 pre-filled with Kazoo doc_edited notices (a master, four accounts under it, then N devices

@@ -1,4 +1,4 @@
-"""Quotes per second of a committed 10-item plan, in-process on one core (SPEC §11).
+"""Quotes per second of a committed 10-item plan, in-process on one core.
 
 Four figures, measured side by side in one run: the merge cached (what the service does:
 plans keyed by id and version), cold (a fresh merge for every quote), the whole path from

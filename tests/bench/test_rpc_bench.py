@@ -1,4 +1,4 @@
-"""RPC round trips through RabbitMQ against a bare echo RPC (SPEC §11, §12 "Benchmarks").
+"""RPC round trips through RabbitMQ against a bare echo RPC.
 
 ``svc serve`` and the echo server (``echo_server.py``: a plain aio-pika RPC server with the
 same JSON, prefetch and reply path) run as child processes on a virtual host of their own.

@@ -1,5 +1,5 @@
-"""Soak: a real ``svc serve`` under steady mixed traffic for a configured time (issue 6;
-SPEC §12 "Benchmarks": "RSS flat" means at most 10 % growth after warm-up).
+"""Soak: a real ``svc serve`` under steady mixed traffic for a configured time ("RSS flat" means
+at most 10 % growth after warm-up).
 
 The service runs as a child process on a virtual host of its own with a fresh SQLite store
 and a 1 s sync interval. A master and a reseller are written to the store before it starts,

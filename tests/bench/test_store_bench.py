@@ -1,4 +1,4 @@
-"""Store benchmarks (SPEC §11), against the embedded SQLite store, figures side by side.
+"""Store benchmarks, against the embedded SQLite store, figures side by side.
 
 - doc-change application for an account that already has many documents vs an empty one
   (target ratio >= 0.9: the cost follows the tree depth, not the document count);

@@ -1,4 +1,4 @@
-"""10,000 dirty accounts synced through the local bookkeeper (SPEC §11: under 30 s).
+"""10,000 dirty accounts synced through the local bookkeeper (under 30 s).
 
 The accounts are loaded through the repository (one plan, one device each), then one
 ``SyncLoop.tick`` claims and syncs them all, in-process, against the embedded SQLite store.

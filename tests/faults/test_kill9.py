@@ -1,5 +1,5 @@
 """``svc serve`` is killed with SIGKILL twice while it drains doc-change notices, and
-restarted each time (SPEC §6, §7 "No data is lost on restart"): afterwards the stored
+restarted each time: afterwards the stored
 quantities equal an exact recount.
 
 After the first kill the store is examined before the restart: what it holds must be exactly

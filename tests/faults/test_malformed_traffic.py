@@ -1,5 +1,5 @@
 """1,000 malformed messages mixed into valid traffic, on both input paths of a running
-``svc serve`` (SPEC §5, §6, §10, §12): RPC requests on ``services`` and doc-change notices
+``svc serve``: RPC requests on ``services`` and doc-change notices
 on ``configuration``.
 
 Every request is answered exactly once (the generic error reply for the malformed ones), or

@@ -1,4 +1,4 @@
-"""Events after commit (SPEC §14): the broker stops while the syncs of freshly counted accounts
+"""Events after commit: the broker stops while the syncs of freshly counted accounts
 commit. Every event their changes caused waits in the store's outbox while the broker is away
 and is published once it is back; afterwards the outbox is empty, each account has exactly one
 ``bookkeeper_sync`` and its ``quantities_change`` events add up exactly to what it counted.

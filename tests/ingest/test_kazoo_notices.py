@@ -1,4 +1,4 @@
-"""KAZOO's notices as ``svc.ingest`` reads them (SPEC §13): which databases count, deletes by
+"""KAZOO's notices as ``svc.ingest`` reads them: which databases count, deletes by
 id, the revision rule against what the document source answers, and the consumer waiting on a
 lagging replica, then recording the document to be read again. Every notice here is a genuine
 one from ``fixtures/kazoo_wire``."""

@@ -1,5 +1,5 @@
-"""``service_plan`` notices obey the revision ledger like every other document (SPEC §14
-"Plans obey revisions"): through a running service and the real broker, out of order and
+"""``service_plan`` notices obey the revision ledger like every other document: through a running
+service and the real broker, out of order and
 repeated, an older or repeated revision changes nothing and dirties no account, a delete
 leaves a tombstone, and an invalid plan is dead-lettered without moving the ledger."""
 

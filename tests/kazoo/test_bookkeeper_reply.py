@@ -1,7 +1,7 @@
 """KAZOO's own ``update_resp`` (braintree, as ``braintree_update_req:reply/2`` builds it and
 ``kapi_bookkeepers:publish_update_resp/2`` publishes it) answers svc's ``kazoo`` bookkeeper
 call: the captured body and properties, Gregorian-microseconds timestamp included; only its
-``Msg-ID`` becomes the request's, as braintree copies it (SPEC §13)."""
+``Msg-ID`` becomes the request's, as braintree copies it."""
 
 from __future__ import annotations
 

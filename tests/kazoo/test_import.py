@@ -1,4 +1,4 @@
-"""Importing a running cluster from CouchDB (SPEC §13): ``reconcile_req`` with ``Source:
+"""Importing a running cluster from CouchDB: ``reconcile_req`` with ``Source:
 couch`` while KAZOO's notices flow, and an import stopped half-way that resumes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Genuine KAZOO 4.3 traffic, replayed as KAZOO produced it (SPEC §13): each revision of
+"""Genuine KAZOO 4.3 traffic, replayed as KAZOO produced it: each revision of
 ``revisions.json`` written to a real CouchDB-API server, then its notice published with the
 captured bytes and properties (the Gregorian-microseconds timestamp included), into a running
 ``svc`` whose only source of bodies is that server. Every account must end with KAZOO's own

@@ -1,4 +1,4 @@
-"""``/metrics``, ``/healthz`` and ``/readyz`` of a running service (SPEC §9, §12), with its
+"""``/metrics``, ``/healthz`` and ``/readyz`` of a running service, with its
 own metrics registry, against the real broker and store."""
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ async def test_readyz_and_gauge_follow_the_broker_connection(service, amqp_url):
 
 
 async def test_a_lost_ingest_connection_does_not_stop_rpc(service, client, amqp_url):
-    """Failure domains (SPEC §13): the RPC connection answers while ingest's is gone."""
+    """Failure domains: the RPC connection answers while ingest's is gone."""
     outbound, rpc, ingest = service.connections
     with lost_connection(amqp_url, f"{service.settings.node} ingest"):
         async def ingest_down():

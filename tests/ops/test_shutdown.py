@@ -1,4 +1,4 @@
-"""SIGTERM stops consuming, finishes in-flight work and exits cleanly (SPEC §9), with JSON
+"""SIGTERM stops consuming, finishes in-flight work and exits cleanly, with JSON
 log lines, against a real ``svc serve`` process."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """svc's opt-in ``"tiers_mode": "graduated"``: each unit at its own tier's rate (Stripe and
-Lago semantics) instead of KAZOO's volume tiers (ref §2.5). The worked examples are the
+Lago semantics) instead of KAZOO's volume tiers. The worked examples are the
 README's ("Graduated tiers")."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_discounts_follow_kazoos_rules_on_a_graduated_item():
     item = sip_devices(11, rates=TIERS, rate=2, discounts=discounts, tiers_mode="graduated")
     assert item["total"] == 54 - 4 - 5
     gated = sip_devices(11, rates=TIERS, discounts=discounts, tiers_mode="graduated")
-    assert gated["total"] == 54  # no plan rate: KAZOO's gate gives no discount (ref §2.6)
+    assert gated["total"] == 54  # no plan rate: KAZOO's gate gives no discount
 
 
 def test_a_cumulative_merge_keeps_the_mode():

@@ -1,4 +1,4 @@
-"""The merged-plan cache key (SPEC §12 "Benchmarks"): plans read from the store are keyed by
+"""The merged-plan cache key: plans read from the store are keyed by
 (ids, versions, overrides hash), which the store guarantees; a plan given inline (a quote
 document, ``Quote-Request``) by its content hash, whatever ``version`` it claims."""
 

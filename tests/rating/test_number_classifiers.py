@@ -1,4 +1,4 @@
-"""The default ``emergency`` classifier (SPEC §4: KAZOO 4.3 knm_converters.erl, 988 included)."""
+"""The default ``emergency`` classifier (KAZOO 4.3 knm_converters.erl, 988 included)."""
 
 from __future__ import annotations
 

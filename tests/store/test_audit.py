@@ -1,4 +1,4 @@
-"""The audit trail on both adapters (SPEC §15 "Audit"): an entry is written exactly when the
+"""The audit trail on both adapters: an entry is written exactly when the
 change it records commits, with who made it and why, newest first; document-driven quantity
 changes are summed per account and UTC day; the trail survives closing the store."""
 

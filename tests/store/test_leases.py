@@ -1,4 +1,4 @@
-"""Sync leases and delivery records, on both adapters (SPEC §14): one claim at a time per
+"""Sync leases and delivery records, on both adapters: one claim at a time per
 account, fenced writes, renewal, a release that cleans only an unchanged account, and the
 writes of many claims group-committed, each still fenced by its own token."""
 

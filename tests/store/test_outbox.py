@@ -1,4 +1,4 @@
-"""The outbox on both adapters (SPEC §14 "Events after commit"): an event is written exactly
+"""The outbox on both adapters: an event is written exactly
 when the unit that emitted it commits, once however often the unit re-runs, and the relay
 publishes it with its key as Msg-ID and deletes it only after the publish."""
 

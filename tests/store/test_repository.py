@@ -1,4 +1,4 @@
-"""Domain behaviour of the store, identical on every adapter (SPEC §6, §7, §12)."""
+"""Domain behaviour of the store, identical on every adapter."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Sync through a webhook bookkeeper in its own process that answers 200, 402, 500, hangs,
-then recovers (SPEC §8, §12 "Sync"), and the local bookkeeper's idempotent ledger."""
+then recovers, and the local bookkeeper's idempotent ledger."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``svc_sync_attempts_total{bookkeeper}`` takes its values from a closed set (SPEC §14):
+"""``svc_sync_attempts_total{bookkeeper}`` takes its values from a closed set:
 the SVC_BOOKKEEPERS ids, ``local``, ``kazoo`` and ``other``; a plan document naming any
 bookkeeper it likes adds no series."""
 

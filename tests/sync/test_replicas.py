@@ -1,5 +1,5 @@
 """Two ``svc serve`` processes on one store and one broker sync the same 1,000 dirty
-accounts: each account's invoice is delivered exactly once (SPEC §8, §12 "Sync")."""
+accounts: each account's invoice is delivered exactly once."""
 
 from __future__ import annotations
 

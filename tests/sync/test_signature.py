@@ -1,4 +1,4 @@
-"""Webhook signatures, Stripe style (SPEC §14): ``t=<unix s>,v1=<hex HMAC-SHA256 of
+"""Webhook signatures, Stripe style: ``t=<unix s>,v1=<hex HMAC-SHA256 of
 "<t>.<raw body>">``, checked here against an HMAC computed independently."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A snapshot, once its first invoice went out, is billed as it was (SPEC §14): with two
+"""A snapshot, once its first invoice went out, is billed as it was: with two
 bookkeepers, one answering and one down, a change of quantities before the retry must not
 send the answered one its activation charges again; the change is billed by the next
 snapshot, to both. Real SQLite store, real sync loop, bookkeepers that charge each
@@ -131,7 +131,7 @@ class WatchingTheReseller(KeyedBooks):
 
 
 async def test_resellers_are_dirtied_batch_by_batch_within_a_tick(repo):
-    """SPEC §8: a reseller is dirtied after its customers synced, once per batch, not only
+    """A reseller is dirtied after its customers synced, once per batch, not only
     when the tick runs out of due accounts, which steady churn can postpone for ever."""
     books = WatchingTheReseller(repo)
     loop = await billed_by(repo, {"books_a": books}, batch=1, concurrency=1)
