@@ -50,3 +50,13 @@ async def test_demo_prints_the_ids_the_http_api_needs(service, amqp_url):
         summary = (await response.json())["data"]
     assert summary["reseller_id"] == ids["reseller"]
     assert summary["plans"] == {"seed_plan": {"vendor_id": ids["reseller"], "overrides": {}}}
+
+
+async def test_demo_without_a_service_says_so_in_one_line(amqp_url):
+    process = await asyncio.create_subprocess_exec(
+        SVC, "demo", "--timeout", "5", env={**os.environ, "SVC_AMQP_URL": amqp_url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert err.decode().strip() == (
+        "error: svc did not answer: is `svc serve` running against SVC_AMQP_URL?")

@@ -189,8 +189,8 @@ def demo(
 
     try:
         accounts, summaries = asyncio.run(run())
-    except TimeoutError as error:
-        fail(f"{error}: is `svc serve` running against SVC_AMQP_URL?")
+    except TimeoutError as error:  # a request unanswered carries no message of its own
+        fail(f"{str(error) or 'svc did not answer'}: is `svc serve` running against SVC_AMQP_URL?")
     except OSError as error:
         fail(f"cannot reach the broker at SVC_AMQP_URL: {error}")
     out = console()
