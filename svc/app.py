@@ -22,6 +22,7 @@ from .amqp.notices import NoticeConsumer
 from .amqp.publisher import Publisher
 from .amqp.rpc import RpcServer
 from .api import HttpApi
+from .auth.setup import authenticator
 from .bookkeepers.http import HttpBookkeeper
 from .bookkeepers.kazoo import KazooBookkeeper
 from .bookkeepers.local import LocalBookkeeper
@@ -84,9 +85,13 @@ class Service:
                                       settings.couch_reread_max_s)
         # The HTTP API (SPEC §15) runs the RPC server's own handlers, which exist once the
         # broker is up: until then, and once stopping, it answers 503.
-        api = HttpApi(self.repo, settings.api_tokens, settings.max_message_bytes,
+        if settings.couch_url is not None:
+            self.source = CouchSource(settings.couch_url.get_secret_value(),
+                                      settings.couch_timeout_s)
+        api = HttpApi(self.repo, authenticator(settings, self.source),
+                      settings.max_message_bytes,
                       lambda: None if self.rpc is None or self.stopping.is_set()
-                      else self.rpc.handlers)
+                      else self.rpc.handlers, settings.node, settings.cors_origins)
         self.probes = ProbeServer(self.metrics, self.readiness, self.refresh_metrics,
                                   settings.http_host, settings.http_port, routes=api.routes())
         try:
@@ -121,9 +126,6 @@ class Service:
         # channel re-declares the exchanges too, so that its consumer never runs (and has
         # events, replies or dead letters published) before the exchanges exist again.
         rpc_exchanges = await topology.declare_exchanges(rpc_channel)
-        if settings.couch_url is not None:
-            self.source = CouchSource(settings.couch_url.get_secret_value(),
-                                      settings.couch_timeout_s)
         importer = (Importer(self.repo, self.source, settings.number_classifiers)
                     if self.source else None)
         handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now),

@@ -42,6 +42,8 @@ def in_bounds(value: Decimal) -> bool:
 
 
 def _bounded_decimal(text: str) -> Decimal:
+    if len(text) <= MAX_DIGITS and "e" not in text and "E" not in text:
+        return Decimal(text)  # so few digits, no exponent: within bounds, nothing to check
     try:
         value = Decimal(text)
     except ArithmeticError:

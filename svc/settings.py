@@ -42,10 +42,13 @@ class BookkeeperSetting(BaseModel):
 
 
 class ApiToken(BaseModel):
-    """One HTTP API token: it acts on its account and that account's descendants (§15)."""
+    """One HTTP API token: it acts on its account and that account's descendants, as its
+    role allows (read: GET only; reseller: as the account's own KAZOO login; superduper: as
+    KAZOO's super-duper admin)."""
 
     token: SecretStr = Field(min_length=1)  # a secret: never logged, never echoed
     account_id: str = Field(min_length=1)
+    role: Literal["read", "reseller", "superduper"] = "read"
 
 
 class Settings(BaseSettings):
@@ -87,6 +90,12 @@ class Settings(BaseSettings):
     bookkeepers: Annotated[dict[str, BookkeeperSetting], NoDecode] = Field(default_factory=dict)
     # {"<name>": {"token": "<secret>", "account_id": "<account>"}}: the HTTP API's callers
     api_tokens: Annotated[dict[str, ApiToken], NoDecode] = Field(default_factory=dict)
+    # KAZOO's login tokens: {"<kid>": "<PEM public key>"}; and/or crossbar's base URL
+    # (http://crossbar:8000), from which a key not configured is fetched once
+    kazoo_auth_keys: dict[str, str] = Field(default_factory=dict)
+    crossbar_url: str | None = None
+    # the browser origins allowed to call the HTTP API (comma-separated); "*" as crossbar
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     node: str = Field(default_factory=lambda: f"services@{socket.gethostname()}")
@@ -134,6 +143,26 @@ class Settings(BaseSettings):
     @property
     def amqp_urls(self) -> list[str]:
         return self.amqp_url.split(",")
+
+    @field_validator("kazoo_auth_keys")
+    @classmethod
+    def _rsa_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        from .auth.keys import rsa_public_key  # the auth package reads these settings
+
+        for kid, pem in keys.items():
+            try:
+                rsa_public_key(pem)
+            except ValueError as error:
+                raise ValueError(f"the key {kid!r} is not an RSA public key in PEM: "
+                                 f"{error}") from None
+        return keys
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [origin.strip() for origin in value.split(",") if origin.strip()]
+        return tuple(value)
 
     @field_validator("api_tokens")
     @classmethod

@@ -19,9 +19,19 @@ ENVELOPE = {"App-Name": "t", "App-Version": "1", "Event-Category": "services", "
 PLAN = {"plan": {"devices": {"_all": {"rate": 2, "activation_charge": 5}}}}
 
 
+class CountingStore(SQLiteStore):
+    """The embedded store, counting the version checks asked of it."""
+
+    version_checks = 0
+
+    async def versions(self, refs):
+        self.version_checks += 1
+        return await super().versions(refs)
+
+
 @pytest.fixture
 async def repo(tmp_path):
-    store = SQLiteStore(tmp_path / "memo.db")
+    store = CountingStore(tmp_path / "memo.db")
     await store.open()
     repo = Repository(store)
     await account_with_plan(repo, PLAN)
@@ -49,6 +59,41 @@ def recurring(answer) -> Decimal:
 
 async def test_a_repeat_reads_no_document(repo):
     first = await summary(repo)
+    with recording_reads() as reads:
+        assert await summary(repo) == first
+    assert reads.versions == {}
+
+
+async def test_a_repeat_on_a_store_nothing_was_committed_to_checks_no_version(repo):
+    first = await summary(repo)
+    await summary(repo)
+    await quote(repo, {"devices": {"sip_device": 1}})
+    checks = repo.store.version_checks
+    assert await summary(repo) == first
+    await quote(repo, {"devices": {"sip_device": 1}})
+    assert repo.store.version_checks == checks
+    await repo.apply_doc_change(DocChange("a", "d1", "device", 1,
+                                          counts={"devices": {"sip_device": 1}}))
+    assert recurring(await summary(repo)) == 2  # a commit: checked, and found changed
+    assert repo.store.version_checks == checks + 1
+
+
+async def test_a_commit_by_another_connection_shows_in_the_next_answer(repo, tmp_path):
+    """Another process on the same file (an operator's tool, a second svc by mistake)."""
+    assert recurring(await summary(repo)) == 0
+    other = SQLiteStore(tmp_path / "memo.db")
+    await other.open()
+    try:
+        await Repository(other).apply_doc_change(DocChange(
+            "a", "d1", "device", 1, counts={"devices": {"sip_device": 1}}))
+    finally:
+        await other.close()
+    assert recurring(await summary(repo)) == 2
+
+
+async def test_an_unrelated_commit_keeps_the_answer(repo):
+    first = await summary(repo)
+    await repo.store.put("unrelated", "k", {"x": 1}, 0)
     with recording_reads() as reads:
         assert await summary(repo) == first
     assert reads.versions == {}

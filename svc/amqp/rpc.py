@@ -22,6 +22,7 @@ from ..jsonio import dumps, loads
 from ..models.requests import REQUESTS, response_name
 from ..store import Repository, StoreUnavailable
 from ..store.audit import Actor, acting, reason_of
+from .acks import AnsweredAcks
 from .envelope import envelope
 from .publisher import Publisher
 
@@ -162,6 +163,7 @@ class RpcServer:
         self.node = node
         self.max_bytes = max_bytes
         self.observe = observe
+        self._acks = AnsweredAcks()
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -169,6 +171,7 @@ class RpcServer:
     async def drain(self) -> None:
         """Wait for the requests being answered (after the consumer is cancelled)."""
         await self._idle.wait()
+        await self._acks.drain()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         self._in_flight += 1
@@ -183,7 +186,7 @@ class RpcServer:
     async def _answer(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
         if expired(message, time.time()):
-            await message.ack()  # its caller has given up: not executed, not answered
+            self._acks.answered(message)  # its caller has given up: not executed, not answered
             if self.observe:
                 self.observe(category_of(message.routing_key), "unknown", "expired",
                              time.perf_counter() - started)
@@ -198,7 +201,7 @@ class RpcServer:
             await self.publisher.dead_letter(message.body, message.routing_key or "",
                                              "no reply address (Server-ID or reply_to)",
                                              code="no_reply_address")
-        await message.ack()
+        self._acks.answered(message)  # after the reply, with the others of this turn
         if self.observe:
             self.observe(result.category, result.event, result.outcome,
                          time.perf_counter() - started)

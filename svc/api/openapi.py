@@ -22,14 +22,18 @@ CSV = "text/csv"
 
 # the error answers, by HTTP status: (component name, when)
 ERRORS = {
-    400: ("invalid", "The input breaks a rule: each bad field is named in `data.details`."),
-    401: ("unauthorized", "No token, or one that is not known."),
-    403: ("forbidden", "Refused for this account (`forbidden`: not a plan of its reseller; "
-                       "`master_account`: the master is always a reseller)."),
-    404: ("not_found", "`account_not_found` (also any account outside the token's tree), "
-                       "`plan_not_found`, `not_assigned`, or `delivery_not_found`."),
+    400: ("invalid", "`invalid_data`: the input breaks a rule; each bad field is named in "
+                     "`data` (`{<field>: {<rule>: {message}}}`)."),
+    401: ("unauthorized", "`invalid_credentials`: no token, or one that is not valid (unknown, "
+                          "expired, badly signed, revoked)."),
+    403: ("forbidden", "`forbidden`: the token may not do this to this account (only its "
+                       "reseller or a super-duper admin changes its billing; only a super-duper "
+                       "admin promotes or demotes; read tokens only read; never the master)."),
+    404: ("not_found", "`bad_identifier`: no such account (also any account the token may not "
+                       "see), plan (also another reseller's) or delivery; "
+                       "`plan_is_not_assigned`."),
     409: ("conflict", "`conflict`: a concurrent change or sync won, try again; or the "
-                      "delivery to retry has not failed."),
+                      "delivery to retry has not failed; `account_has_descendants`."),
     413: ("too_large", "The body exceeds `SVC_MAX_MESSAGE_BYTES`."),
     503: ("unavailable", "`store_unavailable`, or `not_ready` while svc starts or stops."),
 }
@@ -42,7 +46,7 @@ def _errors(route: Route) -> list[int]:
     if route.body is not None:
         statuses.add(413)
     if route.method != "GET":
-        statuses.add(409)
+        statuses.update((403, 409))
     return sorted(statuses)
 
 
@@ -64,8 +68,12 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
 def _body(schema: dict[str, Any], required: bool) -> dict[str, Any]:
     return {"required": required, "content": {JSON: {"schema": {"anyOf": [
         schema,
-        {"type": "object", "required": ["data"], "properties": {"data": schema},
-         "description": "KAZOO's wrapped form; its other keys are ignored"}]}}}}
+        {"type": "object", "required": ["data"], "properties": {
+            "data": schema,
+            "accept_charges": {"description": "KAZOO's; ignored (svc never asks)"},
+            "ui_metadata": {"description": "Monster UI's; ignored"}},
+         "description": "KAZOO's form; its other keys are ignored, but a top-level `merge` "
+                        "is the route's"}]}}}}
 
 
 def _probe(summary: str, content: dict[str, Any], *statuses: int) -> dict[str, Any]:
@@ -114,11 +122,13 @@ def openapi() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "svc HTTP API", "version": __version__,
-                 "description": "KAZOO-style services API of svc (SPEC §15): every route runs "
+                 "description": "KAZOO 4.3's services API as svc serves it: every route runs "
                                 "the RPC of the same name over the same models. Answers are "
-                                "KAZOO's envelope; a token acts on its account and that "
-                                "account's descendants, and any other account is answered as "
-                                "one that does not exist (404)."},
+                                "crossbar's envelope. A KAZOO login token or a static token "
+                                "reads its account and that account's descendants (any other "
+                                "account is answered as one that does not exist, 404); only "
+                                "an account's reseller or a super-duper admin changes its "
+                                "billing."},
         "security": [{"authToken": []}, {"bearer": []}],
         "paths": paths,
         "components": {
@@ -135,7 +145,7 @@ def openapi() -> dict[str, Any]:
                 "schema": schema[("failure", "answer")]}}} for name, when in ERRORS.values()},
             "securitySchemes": {
                 "authToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
-                              "description": "KAZOO's header; a token of SVC_API_TOKENS"},
+                              "description": "a KAZOO login token, or one of SVC_API_TOKENS"},
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "the same token as `Authorization: Bearer`"}},
         },

@@ -20,8 +20,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
+from ..auth.permissions import Access
 from ..bookkeepers.local import ledger_csv
-from ..models.documents import AuditEntry, AvailablePlan, Delivery, LedgerEntry, Summary
+from ..models.documents import (
+    AuditEntry,
+    AvailablePlan,
+    Delivery,
+    LedgerEntry,
+    PlanAssignment,
+    Summary,
+)
 from ..models.replies import (
     PlanChangeReply,
     QuoteReply,
@@ -61,6 +69,12 @@ def page_of(reply_field: str, model: type) -> Data:
     list is counted: its handler must not be ``handlers.memoized``, whose replies are
     encoded); a reply that pages names the next page's first key in ``next_start_key``."""
     return Data(Page[model], lambda reply: reply.data()[reply_field], paged=True)
+
+
+def _assigned(reply: SummaryReply) -> Doc:
+    """KAZOO's ``GET /services``: the assigned plans (``kz_services_plans:assigned/1``)."""
+    return {plan_id: assignment.model_dump(by_alias=True)  # as the Summary renders it
+            for plan_id, assignment in reply.summary.plans.items()}
 
 
 def _overrides(reply: SummaryReply) -> Doc:
@@ -107,6 +121,8 @@ class Route:
     links: tuple[Link, ...] = ()
     # the answer as CSV, for a caller that asks for it (Accept: text/csv, or ?accept=csv)
     csv: Callable[[Any], str] | None = None
+    # who may: reads by default for GET, else the account's billing (its reseller's)
+    access: Access | None = None
     # derived from the request model:
     model: type[Envelope] = field(init=False)
     body_model: type[BaseModel] | None = field(init=False)
@@ -115,6 +131,8 @@ class Route:
     body_keys: dict[str, str] = field(init=False)  # request alias -> body key
 
     def __post_init__(self) -> None:
+        if self.access is None:
+            self.access = Access.READ if self.method == "GET" else Access.BILLING
         self.model = REQUESTS[self.request]
         fields = self.model.model_fields
         name = _camel(self.request[1])
@@ -123,6 +141,7 @@ class Route:
         self.body_model = None if self.body is None else create_model(
             f"{name}Body", __config__=ConfigDict(extra="forbid"),  # a misspelt key is refused
             reason=_unaliased(fields["reason"]),  # required where the request requires it
+            ui_metadata=(Any, Field(None, description="Monster UI's; ignored")),
             **{key: _unaliased(fields[key]) for key in self.body})
         self.query_model = create_model(
             f"{name}Query", __config__=ConfigDict(extra="ignore"),
@@ -145,7 +164,7 @@ class Route:
         for values in (query, body):
             if values is not None:
                 given.update({fields[key].alias or key: getattr(values, key)
-                              for key in values.model_fields_set - {"reason"}})
+                              for key in values.model_fields_set - _NOT_REQUEST_FIELDS})
         if body is not None and body.reason is not None:
             given["Reason"] = body.reason  # the request's Reason, for the audit trail
         return given
@@ -157,16 +176,19 @@ class Route:
             found.group(1), found.group(1)), text)
 
 
+# body keys that are not the request's: the audit entry's reason, and what Monster UI adds
+_NOT_REQUEST_FIELDS = {"reason", "ui_metadata"}
 _SUMMARY = the("summary", Summary)
 
 # Fixed paths come before /services/{plan_id}: aiohttp matches in this order, so a plan cannot
 # be named like a fixed path (overrides, manual, quote, sync, summary, available, deliveries,
 # audit), as in KAZOO.
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/services", ("summary", "summary_req"), _SUMMARY,
-          "The account's services: plans, overrides, quantities, live invoices, standing"),
+    Route("GET", "/services", ("summary", "summary_req"),
+          Data(Success[dict[str, PlanAssignment]], _assigned),
+          "The plans assigned to the account, by plan id (KAZOO's GET /services)"),
     Route("GET", "/services/summary", ("summary", "summary_req"), _SUMMARY,
-          "The Summary (the same as GET /services)"),
+          "The account's services: plans, overrides, quantities, live invoices, standing"),
     Route("GET", "/services/available", ("plans", "available_plans_req"),
           page_of("plans", AvailablePlan), "The plans of the account's reseller",
           links=(Link("AssignTheFirst", "post_services_plan_id",
@@ -180,7 +202,7 @@ ROUTES: tuple[Route, ...] = (
           body=("quantities", "merge")),
     Route("POST", "/services/quote", ("quote", "quote_req"), whole(QuoteReply),
           "Quote the account as it is, or with other plans, overrides or quantity changes; "
-          "changes nothing", body=("plans", "overrides", "changes")),
+          "changes nothing", body=("plans", "overrides", "changes"), access=Access.READ),
     Route("POST", "/services/sync", ("sync", "sync_req"), whole(SyncReply),
           "Sync the account with its bookkeepers now", body=(),
           links=(Link("ItsDeliveries", "get_services_deliveries", {}),)),
@@ -228,8 +250,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/reseller", ("reseller", "reseller_get_req"), whole(ResellerReply),
           "The account's reseller, and whether it is one"),
     Route("PUT", "/reseller", ("reseller", "reseller_promote_req"), whole(ResellerReply),
-          "Promote the account to reseller", body=(), statuses=(403,),
+          "Promote the account to reseller", body=(), statuses=(403,), access=Access.RESELLER,
           links=(Link("DemoteIt", "delete_reseller", {}),)),
     Route("DELETE", "/reseller", ("reseller", "reseller_demote_req"), whole(ResellerReply),
-          "Demote the account from reseller", body=(), statuses=(403,)),
+          "Demote the account from reseller", body=(), statuses=(403,),
+          access=Access.RESELLER),
 )

@@ -1,15 +1,11 @@
-"""The HTTP API's aiohttp handlers (SPEC §15): one per route of ``routes.ROUTES``, each
-running the RPC handler of its request with that request's model, on the same server as
-``/metrics`` (``ProbeServer(routes=…)``).
-
-Every answer is KAZOO's envelope: ``{"data": …, "status": "success"}``, or ``{"status":
-"error", "error": <Reason>, "message": …, "data": {"details": [{path, rule}]}}``, with the
-Reason codes of the RPCs and an HTTP status for each (``STATUS``).
-"""
+"""The HTTP API's aiohttp handlers: one per route of ``routes.ROUTES``, each running the RPC
+handler of its request with that request's model, on the same server as ``/metrics``
+(``ProbeServer(routes=…)``). Who may call (``svc.auth``, ``access``), the bodies KAZOO's
+clients send (``bodies``), crossbar's envelope (``envelope``) and CORS (``cors``) are
+modules of their own."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,46 +16,38 @@ from pydantic import BaseModel, ValidationError
 from .. import __version__
 from ..amqp.envelope import APP_NAME, new_msg_id
 from ..amqp.schemas import render
+from ..auth import Authenticator, Principal, Unauthenticated
+from ..auth.identity import IdentityUnavailable
 from ..handlers import Handler, Rejected, rejection
-from ..jsonio import NumberOutOfBounds, dumps, loads
+from ..jsonio import dumps
 from ..models.replies import ReplyFields
-from ..settings import ApiToken
-from ..store import InvalidInput, Repository
+from ..store import Forbidden, InvalidInput, PlanNotFound, Repository
 from ..store.audit import Actor, acting, reason_of
+from .access import authorize
+from .bodies import read_json, request_data
+from .cors import cors_headers, methods_of, preflight_headers
+from .envelope import Meta, failure, per_field, success
 from .openapi import openapi
 from .routes import PREFIX, ROUTES, Doc, Route
-from .tokens import Tokens, admit
 
 log = logging.getLogger("svc.api")
 Handlers = Mapping[tuple[str, str], Handler]
-
-# Reason -> HTTP status; any other Reason is input that breaks a rule: 400 (SPEC §15). 402 is
-# never an error: a dry run answers 200 with its quote.
-STATUS = {
-    "unauthorized": 401,
-    "forbidden": 403,  # a plan that is not the account's reseller's
-    "master_account": 403,  # the master is always a reseller
-    "account_not_found": 404,  # also every account outside the caller's tree
-    "plan_not_found": 404,
-    "delivery_not_found": 404,  # also a delivery of another account
-    "not_assigned": 404,  # DELETE /services/{plan_id} of a plan the account does not have
-    "conflict": 409,
-    "too_large": 413,
-    "store_unavailable": 503,
-    "not_ready": 503,
-    "internal_error": 500,
-}
+# the request id a client sends is echoed as it is, within reason
+MAX_REQUEST_ID = 128
 
 
 class HttpApi:
-    def __init__(self, repo: Repository, tokens: Mapping[str, ApiToken], max_bytes: int,
-                 handlers: Callable[[], Handlers | None]) -> None:
+    def __init__(self, repo: Repository, auth: Authenticator, max_bytes: int,
+                 handlers: Callable[[], Handlers | None], node: str = "svc",
+                 cors_origins: tuple[str, ...] = ("*",)) -> None:
         self.repo = repo
-        self.tokens = Tokens(tokens)
+        self.auth = auth
         self.max_bytes = max_bytes  # SVC_MAX_MESSAGE_BYTES, as for AMQP messages
         # the RPC server's own handlers (one implementation, two doors); None while svc is
         # starting (they need the broker) or stopping
         self.handlers = handlers
+        self.node = node
+        self.cors_origins = cors_origins
 
     def routes(self) -> list[web.RouteDef]:
         document = render(openapi())
@@ -67,32 +55,76 @@ class HttpApi:
         async def openapi_json(_: web.Request) -> web.Response:
             return web.Response(body=document, content_type="application/json")
 
-        return [web.get("/openapi.json", openapi_json),
-                *(web.route(route.method, PREFIX + route.path, self._endpoint(route))
-                  for route in ROUTES)]
+        served = [web.get("/openapi.json", openapi_json),
+                  *(web.post(PREFIX + "/services/topup" + slash, self._topup)
+                    for slash in ("", "/"))]
+        for route in ROUTES:  # with and without a trailing slash, as crossbar
+            served += [web.route(route.method, PREFIX + route.path + slash,
+                                 self._endpoint(route)) for slash in ("", "/")]
+        # last: every other method or path under /v2 (preflights, 404, 405)
+        served.append(web.route("*", "/v2/{tail:.*}", self._elsewhere))
+        return served
+
+    def _meta(self, request: web.Request, principal: Principal | None = None) -> Meta:
+        given = request.headers.get("X-Request-ID", "").strip()
+        request_id = given if 0 < len(given) <= MAX_REQUEST_ID else new_msg_id()
+        return Meta(request_id, self.node, principal.token or "" if principal else "")
 
     def _endpoint(self, route: Route) -> Callable[[web.Request], Any]:
         async def endpoint(request: web.Request) -> web.Response:
-            msg_id = new_msg_id()
+            meta = self._meta(request)
             account_id = request.match_info["account_id"]
             try:
-                caller = self.tokens.caller(request.headers)
+                principal = await self.auth.principal(request.headers, request.query)
+                meta = self._meta(request, principal)
                 handlers = self.handlers()
                 if handlers is None:
                     raise Rejected("not_ready", "svc is starting or stopping")
-                await admit(self.repo, caller, account_id)
-                parsed = await self._request(route, request, msg_id)
-                with acting(Actor("token", caller.name, reason_of(parsed))):
+                assert route.access is not None
+                await authorize(self.repo, principal, account_id, route.access, route.method)
+                parsed = await self._request(route, request, meta.request_id)
+                with acting(Actor("token", principal.name, reason_of(parsed))):
                     reply = await handlers[route.request](self.repo, parsed)
             except Exception as error:  # noqa: BLE001 - every failure gets an answer
-                return self._failure(route, error, msg_id, account_id)
+                return self._failure(request, route, error, meta, account_id)
             # the reply only: the events of a change leave through the outbox
             if route.csv is not None and wants_csv(request):
-                return web.Response(text=route.csv(reply), content_type="text/csv",
-                                    headers={"X-Request-ID": msg_id})
-            return _json(200, _success(route, reply), msg_id)
+                return web.Response(text=route.csv(reply), content_type="text/csv", headers={
+                    "X-Request-ID": meta.request_id, **cors_headers(
+                        self.cors_origins, request.headers.get("Origin"))})
+            return self._json(request, 200, _success(route, reply, meta), meta)
 
         return endpoint
+
+    async def _topup(self, request: web.Request) -> web.Response:
+        """KAZOO's credit top-up (``cb_services`` TOPUP): svc keeps no credit ledgers yet."""
+        meta = self._meta(request)
+        try:
+            meta = self._meta(request, await self.auth.principal(request.headers,
+                                                                 request.query))
+        except Unauthenticated as error:
+            status, answer = failure(meta, "unauthorized", {"message": str(error)})
+        else:
+            status, answer = failure(meta, "not_implemented", {
+                "message": "svc keeps no credit ledgers: top up in KAZOO"})
+        return self._json(request, status, answer, meta)
+
+    async def _elsewhere(self, request: web.Request) -> web.Response:
+        methods = methods_of(request.path)
+        meta = self._meta(request)
+        if request.method == "OPTIONS":
+            return web.Response(status=200, headers={
+                **preflight_headers(self.cors_origins, request.headers, methods),
+                "X-Request-ID": meta.request_id})
+        if methods:
+            status, answer = failure(meta, "method_not_allowed", {
+                "message": f"{request.method} is not allowed here; allowed: "
+                           f"{', '.join(methods)}"})
+            response = self._json(request, status, answer, meta)
+            response.headers["Allow"] = ", ".join(["OPTIONS", *methods])
+            return response
+        status, answer = failure(meta, "not_found", {"message": f"no route {request.path}"})
+        return self._json(request, status, answer, meta)
 
     async def _request(self, route: Route, request: web.Request, msg_id: str) -> Any:
         """The request model, from the path, the query string and the body, each validated
@@ -101,8 +133,9 @@ class HttpApi:
         query = _validated(route.query_model, dict(request.query), violations, _query_path)
         body = None
         if route.body_model is not None:
-            body = _validated(route.body_model, await self._body(request), violations,
-                              _body_path)
+            given = request_data(await read_json(request, self.max_bytes),
+                                 "merge" in route.body_model.model_fields)
+            body = _validated(route.body_model, given, violations, _body_path)
         if violations:
             raise Rejected("invalid", "; ".join(f"{v['path']}: {v['rule']}"
                                                 for v in violations), violations)
@@ -111,61 +144,46 @@ class HttpApi:
             "Event-Name": route.request[1], "Msg-ID": msg_id,
             **route.request_fields(dict(request.match_info), query, body)})
 
-    async def _body(self, request: web.Request) -> Any:
-        """The JSON body, read no further than SVC_MAX_MESSAGE_BYTES (before any parsing);
-        no body is ``{}``; KAZOO's ``{"data": {…}}`` is unwrapped (its other keys, such as
-        ``accept_charges``, are KAZOO's request envelope)."""
-        too_large = Rejected("too_large", f"the body exceeds SVC_MAX_MESSAGE_BYTES "
-                                          f"({self.max_bytes} bytes)")
-        if (request.content_length or 0) > self.max_bytes:
-            raise too_large
-        try:
-            await request.content.readexactly(self.max_bytes + 1)
-        except asyncio.IncompleteReadError as complete:  # the whole body, within the limit
-            raw = complete.partial
-        else:
-            raise too_large
-        if not raw.strip():
-            return {}
-        try:
-            body = loads(raw)
-        except NumberOutOfBounds as error:
-            raise Rejected("invalid", str(error), [{"path": error.path, "rule": error.rule}]
-                           ) from None
-        except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
-            raise Rejected("invalid", f"the body is not valid JSON: {error}") from None
-        if not isinstance(body, dict):
-            raise Rejected("invalid", "the body must be a JSON object")
-        try:  # JSON allows what svc's encoder (orjson) refuses; the handlers encode their input
-            dumps(body)
-        except TypeError as error:  # an unpaired surrogate in a string
-            raise Rejected("invalid", f"the body holds a value svc cannot encode: {error}"
-                           ) from None
-        return body["data"] if isinstance(body.get("data"), dict) else body
-
-    def _failure(self, route: Route, error: Exception, msg_id: str,
+    def _failure(self, request: web.Request, route: Route, error: Exception, meta: Meta,
                  account_id: str) -> web.Response:
-        if isinstance(error, InvalidInput):  # the store's own check names the field
-            rejected = Rejected("invalid", str(error), [{"path": error.path,
-                                                         "rule": error.rule}])
-        else:
-            try:
-                rejected = rejection(error)
-            except Exception:  # noqa: BLE001 - not a domain error: a bug, logged
-                log.exception("HTTP request failed", extra={
-                    "msg_id": msg_id, "account_id": account_id, "event": route.request[1]})
-                rejected = Rejected("internal_error", f"internal error; request {msg_id} "
-                                                      "is in the logs")
+        rejected = self._rejected(route, error, meta.request_id, account_id,
+                                  request.match_info.get("plan_id"))
         log.info("HTTP request answered with an error: %s", rejected.reason, extra={
-            "msg_id": msg_id, "account_id": account_id, "event": route.request[1]})
+            "msg_id": meta.request_id, "account_id": account_id, "event": route.request[1]})
+        message = route.http_paths(rejected.message)
         details = [{**v, "path": route.http_paths(v["path"])} for v in rejected.details]
-        answer = {"status": "error", "error": rejected.reason,
-                  "message": route.http_paths(rejected.message),
-                  "data": {"details": details} if details else {}}
-        response = _json(STATUS.get(rejected.reason, 400), answer, msg_id)
+        data = per_field(details) if details else {"message": message}
+        status, answer = failure(meta, rejected.reason, data)
+        response = self._json(request, status, answer, meta)
         if rejected.reason == "unauthorized":
             response.headers["WWW-Authenticate"] = 'Bearer realm="svc"'
         return response
+
+    def _rejected(self, route: Route, error: Exception, msg_id: str, account_id: str,
+                  plan_id: str | None) -> Rejected:
+        if plan_id is not None and isinstance(error, Forbidden | PlanNotFound):
+            # another reseller's plan is answered as one that does not exist (KAZOO: 404
+            # bad_identifier), in the same words
+            return Rejected("plan_not_found", f"plan {plan_id} is not known")
+        if isinstance(error, Unauthenticated):
+            return Rejected("unauthorized", str(error))
+        if isinstance(error, IdentityUnavailable):
+            return Rejected("store_unavailable", str(error))
+        if isinstance(error, InvalidInput):  # the store's own check names the field
+            return Rejected("invalid", str(error), [{"path": error.path, "rule": error.rule}])
+        try:
+            return rejection(error)
+        except Exception:  # noqa: BLE001 - not a domain error: a bug, logged
+            log.exception("HTTP request failed", extra={
+                "msg_id": msg_id, "account_id": account_id, "event": route.request[1]})
+            return Rejected("internal_error", f"internal error; request {msg_id} is in the "
+                                              "logs")
+
+    def _json(self, request: web.Request, status: int, answer: Doc,
+              meta: Meta) -> web.Response:
+        return web.Response(body=dumps(answer), status=status, content_type="application/json",
+                            headers={"X-Request-ID": meta.request_id, **cors_headers(
+                                self.cors_origins, request.headers.get("Origin"))})
 
 
 def wants_csv(request: web.Request) -> bool:
@@ -180,7 +198,7 @@ def _validated(model: type[BaseModel] | None, given: Any, violations: list[Doc],
     try:
         return model.model_validate(given)
     except ValidationError as error:
-        violations.extend({"path": path(e["loc"]),
+        violations.extend({"path": path(e["loc"]), "kind": e["type"],
                            "rule": e["msg"].removeprefix("Value error, ")}
                           for e in error.errors())
         return None
@@ -194,15 +212,9 @@ def _query_path(loc: tuple[int | str, ...]) -> str:
     return f"?{loc[0]}"
 
 
-def _success(route: Route, reply: ReplyFields) -> Doc:
+def _success(route: Route, reply: ReplyFields, meta: Meta) -> Doc:
     data = route.data.pick(reply)
     if route.data.paged:  # without a next_start_key, this page is the last
-        return {"data": data, "status": "success", "page_size": len(data),
-                "next_start_key": getattr(reply, "next_start_key", None)}
-    return {"data": data, "status": "success"}
-
-
-def _json(status: int, answer: Doc, msg_id: str) -> web.Response:
-    # X-Request-ID: the Msg-ID of the request, as the log lines about it carry it
-    return web.Response(body=dumps(answer), status=status, content_type="application/json",
-                        headers={"X-Request-ID": msg_id})
+        return success(meta, data, page_size=len(data),
+                       next_start_key=getattr(reply, "next_start_key", None))
+    return success(meta, data)

@@ -133,7 +133,8 @@ def document_change(notice: Notice, classifiers: tuple[NumberClassifier, ...]
         if not isinstance(tree, list) or not all(isinstance(a, str) for a in tree):
             raise Poison("Doc.pvt_tree: must be a list of account ids")
         fields = AccountFields(tuple(tree), _is_true(doc.get("pvt_reseller")),
-                               doc.get("pvt_enabled") not in (False, "false"), doc.get("name"))
+                               doc.get("pvt_enabled") not in (False, "false"), doc.get("name"),
+                               _is_true(doc.get("pvt_superduper_admin")))
     contribution = document_contributions(doc, classifiers)  # nothing for a deleted one
     return DocChange(notice.account_id, notice.doc_id, notice.doc_type, notice.rev,
                      notice.deleted, contribution.counts, fields, contribution.object_plans)

@@ -51,7 +51,10 @@ def gregorian_of(unix_seconds: float) -> int:
 
 
 def iso_of(unix_seconds: float) -> str:
-    at = datetime.datetime.fromtimestamp(unix_seconds, tz=datetime.UTC)
+    """Truncated to the microsecond, never rounded up: the moment named is never later than
+    the one stored, so a period starting at it includes it."""
+    whole, micros = divmod(int(unix_seconds * 1_000_000), 1_000_000)
+    at = datetime.datetime.fromtimestamp(whole, tz=datetime.UTC).replace(microsecond=micros)
     return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +119,12 @@ class DocumentStore(ABC):
     async def versions(self, refs: Iterable[Ref]) -> dict[Ref, int]:
         """The version of each existing document of ``refs`` (absent: it does not exist),
         without reading the documents: how a memoized answer is re-validated."""
+
+    async def commit_marker(self) -> Hashable | None:
+        """A value that changes whenever anything commits to the store, read by anyone;
+        ``None`` where the store cannot tell. Equal markers mean nothing was written
+        in between, so every version is unchanged without asking for them."""
+        return None
 
     @abstractmethod
     async def _get(self, collection: str, key: str) -> Versioned | None: ...

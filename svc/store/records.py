@@ -32,6 +32,8 @@ class AccountFields:
     is_reseller: bool
     enabled: bool = True
     name: str | None = None
+    # pvt_superduper_admin: KAZOO's super-duper admins may change any account's billing
+    superduper_admin: bool = False
 
 
 @dataclass(frozen=True)

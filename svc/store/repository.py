@@ -304,7 +304,8 @@ class Repository:
                 account["reseller_flag_seen"] = fields.is_reseller
                 repoint = account["is_reseller"] != fields.is_reseller and attached
                 account["is_reseller"] = fields.is_reseller
-            account.update(enabled=fields.enabled, name=fields.name)
+            account.update(enabled=fields.enabled, name=fields.name,
+                           superduper_admin=fields.superduper_admin)
             if not tree and not self.configured_master and await self.master_id() is None:
                 await self.store.put("meta", "master", {"account_id": change.account_id}, 0)
             if not attached:

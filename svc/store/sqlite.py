@@ -225,6 +225,15 @@ class SQLiteStore(DocumentStore):
                 found.update(((collection, key), version) for key, version in rows)
         return found
 
+    async def commit_marker(self) -> int | None:
+        """SQLite's ``data_version`` of the version reader, which never writes: it moves
+        with every commit, this process's writer's as well as any other's."""
+        if self._in_transaction.get():
+            return None  # a unit's own writes are not committed yet
+        with contextlib.suppress(sqlite3.OperationalError):
+            return self._version_reader.execute("PRAGMA data_version").fetchone()[0]
+        return None
+
     async def _version_rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         if not self._in_transaction.get():
             # a few primary-key lookups cost less than the round trip to the connection's

@@ -4,10 +4,14 @@ its reply, and the service keeps answering."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import aio_pika
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from svc.jsonio import NumberOutOfBounds, dumps, loads
+from svc.jsonio import MAX_DIGITS, NumberOutOfBounds, dumps, in_bounds, loads
 
 PLAN = {"plan": {"devices": {"_all": {"rate": 1}}}}
 
@@ -32,6 +36,14 @@ def test_parsing_refuses_numbers_out_of_bounds_with_their_path(body, path):
 def test_numbers_in_bounds_are_exact():
     assert loads(b'{"rate": 24.95, "big": 1e30, "small": 1.5e-30}')["rate"] == \
         loads(b'{"rate": 24.950}')["rate"]
+
+
+@given(st.from_regex(r"-?(0|[1-9][0-9]{0,28})\.[0-9]{1,29}", fullmatch=True).filter(
+    lambda text: len(text) <= MAX_DIGITS))
+def test_a_short_number_without_exponent_is_always_in_bounds(text):
+    """What lets the parser take such a number as it is, without checking it."""
+    assert in_bounds(Decimal(text))
+    assert loads(f'{{"n": {text}}}')["n"] == Decimal(text)
 
 
 async def kazoo_rpc(channel, body: bytes) -> dict:

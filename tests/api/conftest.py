@@ -14,7 +14,8 @@ import uuid
 
 import aiohttp
 import pytest
-from http_api import PLAN, TOKEN_ACCOUNTS, Api, Tree, secret
+from http_api import PLAN, TOKENS, Api, Tree, secret
+from kazoo_tokens import KID, public_pem
 from waiting import eventually
 
 from svc.amqp.kazoo_notices import doc_change, publish
@@ -28,9 +29,10 @@ def tree() -> Tree:
 
 @pytest.fixture
 def settings(settings, tree):
-    tokens = {name: ApiToken(token=secret(name), account_id=getattr(tree, role))
-              for name, role in TOKEN_ACCOUNTS.items()}
+    tokens = {name: ApiToken(token=secret(name), account_id=getattr(tree, account), role=role)
+              for name, (account, role) in TOKENS.items()}
     return settings.model_copy(update={"api_tokens": tokens, "master_account_id": tree.master,
+                                       "kazoo_auth_keys": {KID: public_pem()},
                                        "sync_interval_s": 3600})
 
 

@@ -17,9 +17,14 @@ from svc.api.openapi import openapi
 
 PLAN = {"name": "Gold", "plan": {"devices": {"_all": {"rate": 2, "activation_charge": 5}},
                                  "users": {"user": {"rate": 3}}}}
-# token name -> the account (by tree role) it acts for
-TOKEN_ACCOUNTS = {"master": "master", "reseller_a": "reseller_a", "reseller_b": "reseller_b",
-                  "client_a": "client_a"}
+# token name -> the account (by tree role) it acts for, and its role; the master's token
+# acts as the master, a super-duper admin
+TOKENS = {"master": ("master", "reseller"), "reseller_a": ("reseller_a", "reseller"),
+          "reseller_b": ("reseller_b", "reseller"), "client_a": ("client_a", "reseller"),
+          "reader_a": ("reseller_a", "read"), "super_b": ("client_b", "superduper")}
+TOKEN_ACCOUNTS = {name: account for name, (account, _) in TOKENS.items()}
+# the envelope's fields beside data and status (crossbar's api_util.erl:1628-1651)
+META = ("auth_token", "request_id", "node", "version", "timestamp", "revision")
 
 
 def secret(name: str) -> str:
@@ -43,7 +48,8 @@ class Tree:
 
     def sees(self, token: str, account_id: str) -> bool:
         own = getattr(self, TOKEN_ACCOUNTS[token])
-        return account_id == own or own in self.parents()[account_id]
+        return (TOKENS[token][1] == "superduper" or account_id == own
+                or own in self.parents()[account_id])
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,15 @@ class Answer:
     status: int
     body: Any
     headers: Any
+
+    @property
+    def bare(self) -> Any:
+        """The body without the envelope's per-request fields."""
+        return {k: v for k, v in self.body.items() if k not in META}
+
+    @property
+    def error(self) -> tuple[int, str]:
+        return self.status, self.body["message"]
 
 
 class Api:
@@ -62,9 +77,12 @@ class Api:
 
     async def call(self, method: str, path: str, token: str | None = "master",
                    body: Any = None, data: bytes | None = None,
-                   headers: dict[str, str] | None = None) -> Answer:
+                   headers: dict[str, str] | None = None, raw_token: str | None = None
+                   ) -> Answer:
         sent = dict(headers or {})
-        if token is not None:
+        if raw_token is not None:
+            sent["X-Auth-Token"] = raw_token
+        elif token is not None:
             sent.setdefault("X-Auth-Token", secret(token))
         async with self.session.request(method, self.base + path, json=body, data=data,
                                         headers=sent) as response:
@@ -97,7 +115,7 @@ def operation(method: str, path: str) -> dict[str, Any]:
     aiohttp matches them (routes.ROUTES order)."""
     for template, item in document()["paths"].items():
         pattern = re.sub(r"\\{\w+\\}", "[^/]+", re.escape(template))
-        if re.fullmatch(pattern, path.split("?")[0]) and method.lower() in item:
+        if re.fullmatch(pattern + "/?", path.split("?")[0]) and method.lower() in item:
             return item[method.lower()]
     raise AssertionError(f"{method} {path} is not in the OpenAPI document")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from http_api import secret
+from kazoo_tokens import kazoo_token
 from waiting import eventually
 
 from svc.amqp.kazoo_notices import doc_change, publish
@@ -60,7 +60,8 @@ async def run(command: str, env: dict[str, str]) -> dict:
 
 async def test_seed_commands_work_against_svc(service, accounts, api, monkeypatch):
     env = {"SVC": f"http://127.0.0.1:{service.probes.port}",
-           "AUTH_TOKEN": secret("reseller_a"), "ACCOUNT_ID": accounts.client_a,
+           # a KAZOO login of the master: promote and demote are super-duper admins' only
+           "AUTH_TOKEN": kazoo_token(accounts.master), "ACCOUNT_ID": accounts.client_a,
            "PLAN_ID": "gold"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)  # for the aiohttp stand-in's expandvars
@@ -68,7 +69,7 @@ async def test_seed_commands_work_against_svc(service, accounts, api, monkeypatc
     assert [answer["status"] for answer in answers] == ["success"] * 7, answers
     available, services, summary, assigned, removed, promoted, demoted = answers
     assert [plan["id"] for plan in available["data"]] == ["gold"]
-    assert services == summary and services["data"]["plans"] == {}
+    assert services["data"] == summary["data"]["plans"] == {}  # GET /services: the plans
     assert assigned["data"]["plans"] == {"gold": {"vendor_id": accounts.reseller_a,
                                                   "overrides": {}}}
     assert removed["data"]["plans"] == {}
@@ -92,9 +93,9 @@ async def test_what_the_default_plan_does(api, client, channel, accounts):
     assert reply["Plan-ID"] == "gold"
     after = uuid.uuid4().hex
     await new_account(api, channel, after, [accounts.master, accounts.reseller_a])
-    plans = (await api.account("GET", after, "/services")).body["data"]["plans"]
+    plans = (await api.account("GET", after, "/services")).body["data"]
     assert plans == {"gold": {"vendor_id": accounts.reseller_a, "overrides": {}}}
-    untouched = (await api.account("GET", before, "/services")).body["data"]["plans"]
+    untouched = (await api.account("GET", before, "/services")).body["data"]
     assert untouched == {}  # changing the default affects new accounts only
 
 
@@ -124,7 +125,8 @@ async def test_what_happens_when_the_bookkeeper_is_down(api, client, channel, ac
     await api.account("POST", accounts.client_a, "/services/gold")
 
     async def counted():
-        summary = (await api.account("GET", accounts.client_a, "/services")).body["data"]
+        summary = (await api.account("GET", accounts.client_a, "/services/summary")).body[
+            "data"]
         return summary["quantities"]["account"]
 
     await eventually(counted)
@@ -133,7 +135,7 @@ async def test_what_happens_when_the_bookkeeper_is_down(api, client, channel, ac
     [result] = synced.body["data"]["results"]
     assert result["status"] == "failed" and result["bookkeeper"]["id"] == "books"
     assert synced.body["data"]["account_status"] == "good_standing"  # unchanged
-    summary = (await api.account("GET", accounts.client_a, "/services")).body["data"]
+    summary = (await api.account("GET", accounts.client_a, "/services/summary")).body["data"]
     assert summary["dirty"] is True
     assert summary["last_sync"]["results"][0]["status"] == "failed"
     async with api.session.get(api.base + "/readyz") as response:

@@ -2,12 +2,16 @@
 
     python tests/bench/echo_server.py AMQP_URL [PREFETCH]
 
-It does what svc's RPC server does around a request, and nothing in between: one channel
-with the same prefetch (``SVC_RPC_PREFETCH``, default 200), a quorum queue of its own as
-svc's is (``bench_echo_requests``, bound on ``services`` with ``bench.echo.request``), the
-body decoded and encoded with svc's own JSON (``svc.jsonio``), the reply published Kazoo's
-way on ``targeted`` under the request's ``Server-ID`` (it keeps the ``Msg-ID``), the ack after
-the reply. Prints ``ready`` once it consumes; stops on SIGTERM or SIGINT.
+It is the RPC server aio-pika's documentation leads to, doing what svc's does around a
+request and nothing in between: one robust connection and channel (publisher confirms on, as
+aio-pika opens them) with the same prefetch (``SVC_RPC_PREFETCH``, default 200), a quorum
+queue of its own as svc's is (``bench_echo_requests``, bound on ``services`` with
+``bench.echo.request``), the body decoded and encoded with svc's own JSON (``svc.jsonio``),
+the request itself published back Kazoo's way on ``targeted`` under its ``Server-ID`` (so it
+keeps the ``Msg-ID``; ``mandatory``, confirmed), then ``message.ack()``, one per request.
+svc does the same work and more (validation, the store, its envelope), and acks the requests
+answered in one turn of the event loop in one frame. Prints ``ready`` once it consumes; stops
+on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations

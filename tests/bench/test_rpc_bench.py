@@ -1,12 +1,14 @@
 """RPC round trips through RabbitMQ against a bare echo RPC (SPEC §11, §12 "Benchmarks").
 
-``svc serve`` and the echo server (``echo_server.py``: same JSON, same prefetch, same reply
-path) run as child processes on a virtual host of their own. One ``ServicesClient`` keeps 64
-requests in flight; echo, ``summary_req`` and ``quote_req`` (by account, with a small
-``Changes``) take turns, 3 rounds of 10 s each (1 s at smoke size), and the median throughputs
-are compared. svc's requests go through ``ServicesClient.call`` and the echo's through the
-``RpcClient.request`` it wraps (same envelope, reply queue and publish; only the routing key
-differs). Target: quote/echo and summary/echo >= 0.80.
+``svc serve`` and the echo server (``echo_server.py``: a plain aio-pika RPC server with the
+same JSON, prefetch and reply path) run as child processes on a virtual host of their own.
+One ``ServicesClient`` keeps 64 requests in flight; echo, ``summary_req`` and ``quote_req``
+(by account, with a small ``Changes``) take turns, 3 rounds of 10 s each (1 s at smoke size),
+and the median throughputs are compared. svc's requests go through ``ServicesClient.call``
+and the echo's through the ``RpcClient.request`` it wraps (same envelope, reply queue and
+publish; only the routing key differs). The client decodes every reply the same way; svc's
+(2-2.5 KB of exact decimals) cost it more than the echo's copy of its small request.
+Target: quote/echo and summary/echo >= 1.0.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ PREFETCH = 200
 ROUNDS = 3
 ECHO_KEY = "bench.echo.request"  # what echo_server.py binds; svc's services.*.request does not
 DEVICES = {"sip_device": 5, "softphone": 1}
-TARGET = 0.80
+TARGET = 1.0
 
 
 # --- child processes (tests/processes.py) ----------------------------------------------------
@@ -230,6 +232,6 @@ async def test_rpc_throughput_against_echo(full_size, amqp_url, tmp_path):
           f"interleaved: {figures}; quote/echo {quote_ratio:.2f}x, "
           f"summary/echo {summary_ratio:.2f}x")
     if full_size:
-        assert quote_ratio >= TARGET, f"target: quote >= {TARGET:.0%} of echo: {quote_ratio:.2f}"
+        assert quote_ratio >= TARGET, f"target: quote >= {TARGET:.1f}x echo: {quote_ratio:.2f}x"
         assert summary_ratio >= TARGET, (
-            f"target: summary >= {TARGET:.0%} of echo: {summary_ratio:.2f}")
+            f"target: summary >= {TARGET:.1f}x echo: {summary_ratio:.2f}x")

@@ -67,6 +67,28 @@ async def test_versions_of_documents_without_reading_them(store):
     assert await store.versions(many) == dict.fromkeys(many, 1)
 
 
+async def test_the_commit_marker_moves_with_every_commit_or_is_none(store):
+    """None: the store cannot tell (memoized answers then check versions every time)."""
+    markers = [await store.commit_marker()]
+    if markers[0] is None:
+        return
+    assert await store.commit_marker() == markers[0]  # nothing committed, nothing moves
+    await store.put("plans", "r/p", {"vendor_id": "r"}, 0)
+    markers.append(await store.commit_marker())
+    await store.delete("plans", "r/p", 1)
+    markers.append(await store.commit_marker())
+    async with store.transaction():
+        await store.put("plans", "r/q", {"vendor_id": "r"}, 0)
+        assert await store.commit_marker() is None  # its own writes are not committed yet
+    markers.append(await store.commit_marker())
+    with pytest.raises(VersionConflict):
+        async with store.transaction():
+            await store.put("plans", "r/x", {}, 0)
+            raise VersionConflict("rolled back")
+    markers.append(await store.commit_marker())
+    assert len(set(markers[:4])) == 4 and markers[4] == markers[3]
+
+
 async def test_reads_by_key_are_recorded_with_their_versions(store):
     await store.put("plans", "r/p", {"vendor_id": "r"}, 0)
     with recording_reads() as reads:

@@ -1,0 +1,86 @@
+"""Requests exactly as Monster UI 4.3 builds them, for the routes svc serves, and the fields
+Monster reads from the answers. Sources (branch 4.3): M = 2600hz/monster-ui,
+MA = 2600hz/monster-ui-accounts, MV = 2600hz/monster-ui-voip.
+
+Monster's SDK (M src/js/lib/jquery.kazoosdk.js:684-685) sends the token as X-Auth-Token; on
+every write it sends ``{"data": {…, "ui_metadata": {…}}}`` (jquery.kazoosdk.js:766-778, and
+M src/js/lib/monster.js:211-221 for monster.request), with ``accept_charges: true`` beside
+``data`` when the app asks for it; the browser sends a preflight first (the API is on another
+origin in most deployments)."""
+
+from __future__ import annotations
+
+from kazoo_tokens import kazoo_token
+
+UI_METADATA = {"version": "4.3-85", "ui": "monster-ui", "origin": "accounts"}  # monster.js:217
+
+
+def monster(payload: dict | None = None, accept_charges: bool = False) -> dict:
+    """The body jquery.kazoosdk.js:766-778 builds for a non-GET request."""
+    body = {"data": {**(payload or {}), "ui_metadata": UI_METADATA}}
+    if accept_charges:
+        body["accept_charges"] = True
+    return body
+
+
+async def preflight(api, path: str, method: str) -> None:
+    async with api.session.options(api.base + path, headers={
+            "Origin": "https://monster.example", "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "content-type,x-auth-token"}) as response:
+        assert response.status == 200
+        assert method in response.headers["Access-Control-Allow-Methods"]
+        assert "x-auth-token" in response.headers["Access-Control-Allow-Headers"]
+
+
+async def test_accounts_app_promotes_and_demotes(api, accounts):
+    """MA app.js:1309-1331 (resource at 1317) calls account.promote / account.demote (M
+    jquery.kazoosdk.js:38-39: PUT and DELETE accounts/{accountId}/reseller) with data
+    {accountId} only, so the body is Monster's envelope with ui_metadata alone; MA reads
+    nothing back but success."""
+    token = kazoo_token(accounts.master, owner_id="admin")  # a super-duper admin's login
+    path = f"/v2/accounts/{accounts.client_a}/reseller"
+    for method in ("PUT", "DELETE"):
+        await preflight(api, path, method)
+        answer = await api.call(method, path, raw_token=token, body=monster(),
+                                headers={"Origin": "https://monster.example"})
+        assert (answer.status, answer.body["status"]) == (200, "success"), answer.body
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    assert (await api.account("GET", accounts.client_a, "/reseller")).body["data"][
+        "is_reseller"] is False
+
+
+async def test_myaccount_service_plan_tab_reads_the_summary(api, accounts):
+    """M src/apps/myaccount/submodules/servicePlan/servicePlan.js:150-158 calls
+    services.getSummary (jquery.kazoosdk.js:440: GET accounts/{accountId}/services/summary)
+    and reads invoices[].items[] and billing_cycle.next (servicePlan.js:93-130)."""
+    await api.account("POST", accounts.client_a, "/services/gold", token="reseller_a")
+    token = kazoo_token(accounts.client_a, owner_id="user1")  # the client's own login
+    path = f"/v2/accounts/{accounts.client_a}/services/summary"
+    answer = await api.call("GET", path, raw_token=token,
+                            headers={"Origin": "https://monster.example"})
+    assert answer.status == 200 and answer.body["auth_token"] == token
+    assert isinstance(answer.body["data"]["invoices"], list)
+    for invoice in answer.body["data"]["invoices"]:
+        assert isinstance(invoice.get("items", []), list)
+
+
+async def test_voip_app_lists_available_plans(api, accounts):
+    """MV app.js:103-109 calls services.listAvailable (jquery.kazoosdk.js:442) with the query
+    paginate=false&filter_merge.strategy=cumulative and keys data[] by id (MV app.js:112)."""
+    token = kazoo_token(accounts.client_a)
+    answer = await api.call("GET", f"/v2/accounts/{accounts.client_a}/services/available"
+                                   "?paginate=false&filter_merge.strategy=cumulative",
+                            raw_token=token)
+    assert answer.status == 200
+    assert {plan["id"]: plan["name"] for plan in answer.body["data"]} == {"gold": "Gold"}
+
+
+async def test_a_client_login_cannot_change_its_own_billing(api, accounts):
+    """What Monster would send if a client's user tried (a crafted request: Monster shows
+    these controls to resellers and super-duper admins only); KAZOO refuses it, svc too."""
+    token = kazoo_token(accounts.client_a, owner_id="user1")
+    for method, path, payload in (("PUT", "/reseller", None),
+                                  ("POST", "/services/gold", {"overrides": {}})):
+        answer = await api.account(method, accounts.client_a, path, raw_token=token,
+                                   body=monster(payload, accept_charges=True))
+        assert answer.error == (403, "forbidden")
