@@ -112,7 +112,10 @@ async def run_demo(client: ServicesClient, timeout: float = 120,
 def accounts_text(accounts: DemoAccounts, http_port: int) -> str:
     """What to paste to try the HTTP API on the demo's accounts: their ids, how to make a
     token that reaches them, and the shell variables the README's curl commands use."""
-    token = json.dumps({"demo": {"token": "<a secret>", "account_id": accounts.master}})
+    # superduper: the guide's commands include promoting and demoting, which only such a
+    # caller may do (a read token answers the GETs alone)
+    token = json.dumps({"demo": {"token": "<a secret>", "account_id": accounts.master,
+                                 "role": "superduper"}})
     lines = [
         "The demo's accounts, for the HTTP API:",
         f"  master account  {accounts.master}",

@@ -38,12 +38,13 @@ async def test_demo_prints_the_ids_the_http_api_needs(service, amqp_url):
     ids = dict(re.findall(r"^  (master account|reseller|client 1|client 2|plan) +(\S+)",
                           text, re.MULTILINE))
     assert ids["master account"] == MASTER and ids["plan"] == "seed_plan"
-    assert f'"account_id": "{MASTER}"' in text  # how to make a token that reaches them
+    # how to make a token that reaches them and may run every command of the guide
+    assert f'"account_id": "{MASTER}", "role": "superduper"' in text
     export = dict(re.findall(r"(\w+)=(\S+)", text.rsplit("export ", 1)[1]))
     assert export["SVC"] == f"http://127.0.0.1:{port}"
     assert (export["ACCOUNT_ID"], export["PLAN_ID"]) == (ids["client 1"], "seed_plan")
 
-    url = f"{export['SVC']}/v2/accounts/{export['ACCOUNT_ID']}/services"
+    url = f"{export['SVC']}/v2/accounts/{export['ACCOUNT_ID']}/services/summary"
     async with aiohttp.ClientSession() as http, http.get(
             url, headers={"X-Auth-Token": TOKEN}) as response:
         assert response.status == 200, await response.text()
