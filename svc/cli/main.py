@@ -166,12 +166,15 @@ def call(
 @app.command()
 def demo(
     timeout: Annotated[float, typer.Option(help="seconds to wait for counts and sync")] = 120,
+    master: Annotated[str | None, typer.Option(
+        help="the master account's id (one an API token names); default: a new one")] = None,
 ) -> None:
-    """Run the seed's story against a running svc and print the result as tables."""
+    """Run the seed's story against a running svc, print the result as tables, then the ids
+    the HTTP API's curl commands need."""
     import asyncio
 
     from ..amqp.client import ServicesClient
-    from ..demo import run_demo
+    from ..demo import accounts_text, run_demo
     from ..settings import SettingsError, load_settings
     from .render import console
 
@@ -180,14 +183,14 @@ def demo(
     except SettingsError as error:
         fail(str(error))
 
-    async def run() -> list[dict]:
+    async def run():
         async with ServicesClient(settings.amqp_url) as client:
-            return await run_demo(client, timeout)
+            return await run_demo(client, timeout, master)
 
     try:
-        summaries = asyncio.run(run())
-    except TimeoutError as error:
-        fail(f"{error}: is `svc serve` running against SVC_AMQP_URL?")
+        accounts, summaries = asyncio.run(run())
+    except TimeoutError as error:  # a request unanswered carries no message of its own
+        fail(f"{str(error) or 'svc did not answer'}: is `svc serve` running against SVC_AMQP_URL?")
     except OSError as error:
         fail(f"cannot reach the broker at SVC_AMQP_URL: {error}")
     out = console()
@@ -196,6 +199,7 @@ def demo(
                  f"status {summary['status']}")
         out.print_json(dumps(summary["quantities"]["account"]).decode())
         print_invoices(summary["invoices"])
+    typer.echo(accounts_text(accounts, settings.http_port))
 
 
 @plans_app.command("lint")
