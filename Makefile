@@ -20,7 +20,7 @@ broker:
 couch:
 	bash scripts/ensure-couch.sh
 
-# The service, with the embedded SQLite store (SVC_* settings, see the README).
+# The service, with the embedded SQLite store (SVC_* settings: docs/operations.md).
 run: $(STAMP) broker
 	$(BIN)/svc serve
 

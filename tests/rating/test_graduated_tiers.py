@@ -1,6 +1,6 @@
 """svc's opt-in ``"tiers_mode": "graduated"``: each unit at its own tier's rate (Stripe and
 Lago semantics) instead of KAZOO's volume tiers. The worked examples are the
-README's ("Graduated tiers")."""
+docs/rating.md's ("Graduated tiers")."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def sip_devices(count: int, **item_plan) -> dict:
     return items(reply)[("devices", "sip_device")]
 
 
-# --- the README's worked examples ------------------------------------------------------------
+# --- docs/rating.md's worked examples ------------------------------------------------------------
 
 @pytest.mark.parametrize(("count", "volume", "graduated"), [
     (0, 0, 0),
