@@ -1,4 +1,4 @@
-"""The public golden vectors of reference §8.1, each as a test (values KAZOO 4.3 printed)."""
+"""KAZOO 4.3's public golden vectors, each as a test (values KAZOO 4.3 printed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rule-by-rule tests of reference §2–§3 and the executed corrections of §3.7."""
+"""Rule-by-rule tests of KAZOO 4.3's rating and merging rules (docs/rating.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def one(category, item, item_plan, **quantities):
     return quote({"plan": {category: {item: item_plan}}}, **quantities)
 
 
-# --- §2.3 quantity and billable -------------------------------------------------------
+# --- quantity and billable -------------------------------------------------------
 
 def test_manual_quantity_replaces_account_value_for_an_item():
     reply = one("devices", "sip_device", {"rate": 1},
@@ -51,7 +51,7 @@ def test_explicit_maximum_zero_caps_billable_at_zero_but_flat_rates_still_charge
     assert total(reply, "users", "user") == 50
 
 
-# --- §2.4 / §2.5 rates ------------------------------------------------------------------
+# --- rates ------------------------------------------------------------------
 
 def test_flat_rates_bill_one_unit_even_at_quantity_zero():
     reply = one("ips", "dedicated", {"flat_rates": {"5": 30, "10": 50}})
@@ -82,7 +82,7 @@ def test_tiered_price_applies_to_all_units_not_graduated():
     assert total(reply, "x", "y") == 56
 
 
-# --- §2.6 discounts ----------------------------------------------------------------------
+# --- discounts ----------------------------------------------------------------------
 
 def test_cumulative_discount_without_maximum_discounts_nothing_but_shows_its_rate():
     reply = one("x", "y", {"rate": 1, "discounts": {"cumulative": {"rate": 0.5}}},
@@ -131,7 +131,7 @@ def test_integer_fields_round_half_away_from_zero(raw, rounded):
     assert loaded["plan"]["x"]["y"]["minimum"] == rounded
 
 
-# --- §3 merging and overrides ---------------------------------------------------------
+# --- merging and overrides ---------------------------------------------------------
 
 def test_absent_priority_beats_every_numbered_priority():
     numbered = {"merge": {"priority": 99}, "plan": {"x": {"y": {"rate": 1}}}}
@@ -208,7 +208,7 @@ def test_plans_with_different_bookkeepers_make_separate_invoices():
     assert [recurring(reply, n) for n in (0, 1)] == [1, 2]
 
 
-# --- §2.8 comparison -----------------------------------------------------------------------
+# --- comparison -----------------------------------------------------------------------
 
 def test_assigning_a_plan_charges_activation_on_every_existing_unit():
     plan = {"plan": {"x": {"y": {"rate": 1, "activation_charge": 2}}}}

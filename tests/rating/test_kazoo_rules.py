@@ -1,6 +1,6 @@
 """One test per KAZOO 4.3 rule that the differential cases showed svc getting wrong
-(fixtures/kazoo_oracle), each on the smallest plan that shows it. Rules are those of
-reference §3.2–§3.4 and §3.7, checked against kz_services_plans.erl (``prepare_plan``:
+(fixtures/kazoo_oracle), each on the smallest plan that shows it. Rules are KAZOO's merging rules
+(docs/rating.md), checked against kz_services_plans.erl (``prepare_plan``:
 overrides first, then the default bookkeeper's merge drops empty objects) and
 kzd_item_plan.erl (``cumulative_merge_or`` / ``cumulative_merge_list``)."""
 
@@ -13,7 +13,7 @@ HIGH = {"merge": {"strategy": "simple", "priority": 2}}
 CUMULATIVE = {"merge": {"strategy": "cumulative"}}
 
 
-# --- §3.2 + §3.7 correction 2: a global null that empties a branch removes the branch ---------
+# --- a global null that empties a branch removes the branch ---------
 
 def test_a_category_emptied_by_a_global_null_does_not_wipe_a_lower_plans_category():
     # K0360, K0721, K1387: the high plan's only devices item is deleted by the override; its
@@ -47,7 +47,7 @@ def test_a_global_null_on_a_path_a_plan_lacks_adds_nothing_to_that_plan():
     assert recurring(reply) == 18
 
 
-# --- §3.4 cumulative table and step 4: booleans a cumulative merge defines are explicit ---------
+# --- cumulative table and step 4: booleans a cumulative merge defines are explicit ---------
 
 def test_an_explicit_cascade_false_from_a_higher_strategy_group_beats_a_lower_true():
     # K0882, K1144, K1596: cumulative (strategy priority 50) says false, simple (10) says true
