@@ -224,12 +224,27 @@ class Repository:
         return [AppliedChange(outcome, tuple(moved)) for outcome, moved in outcomes]
 
     async def _settle(self, unsettled: _Unsettled) -> list[QuantityChange]:
+        """Each account's own counts move once, then each ancestor's cascade once by the sum
+        of its descendants' moves: a batch writes the reseller and the master once, not once
+        per account."""
+        accounts = unsettled.accounts()
+        found = await self.store.get_many("accounts", accounts)
+        services = await self.store.get_many("services", accounts)
         moved: list[QuantityChange] = []
-        for account_id in unsettled.accounts():
-            moved += await self._add_own(account_id, unsettled.counts.get(account_id, {}),
-                                         unsettled.named.get(account_id, {}))
+        cascades: dict[str, Counts] = {}
+        for account_id in accounts:
+            account = found.get(account_id) or await self._ensure("accounts", account_id,
+                                                                   new_account)
+            own = services.get(account_id) or Versioned(account_id, 0,
+                                                        new_services(account_id))
+            changes, resolved_delta = await self._add_own(
+                own, unsettled.counts.get(account_id, {}), unsettled.named.get(account_id, {}))
+            moved += changes
+            if resolved_delta and not account.doc["pending"] and not account.doc["deleted"]:
+                for ancestor in account.doc["tree"]:
+                    cascades[ancestor] = add_counts(cascades.get(ancestor, {}), resolved_delta)
         unsettled.clear()
-        return moved
+        return moved + await self._add_to_cascades(cascades)
 
     async def _load(self, collection: str, key: str, new: Callable[[str], Doc]) -> Versioned:
         return await self.store.get(collection, key) or Versioned(key, 0, new(key))
@@ -252,27 +267,27 @@ class Repository:
             await schedule_sync(self.store, found.key,
                                 float(doc["changed_at"]) + self.sync_buffer_s, self.clock())
 
-    async def _add_own(self, account_id: str, delta: Counts,
-                       named: dict[str, Doc | None]) -> list[QuantityChange]:
-        account = await self._ensure("accounts", account_id, new_account)
-        services = await self._load("services", account_id, new_services)
+    async def _add_own(self, services: Versioned, delta: Counts, named: dict[str, Doc | None]
+                       ) -> tuple[list[QuantityChange], Counts]:
+        """The changes, and the move of the resolved quantities (what the cascades take)."""
         doc, resolved_delta, changes = add_own_counts(services.doc, delta)
         if named:  # the plans its documents name changed: billed anew
             doc = with_object_plans(doc, named)
         if changes or named:
             doc = mark_dirty(doc, self.clock())
         await self._put_services(services, doc)
-        if resolved_delta and not account.doc["pending"] and not account.doc["deleted"]:
-            changes += await self._add_to_ancestors(account.doc["tree"], resolved_delta)
-        return changes
+        return changes, resolved_delta
 
     async def _add_to_ancestors(self, tree: Iterable[str], delta: Counts) -> list[QuantityChange]:
         """Work proportional to the tree's depth, never to the number of documents."""
+        return await self._add_to_cascades(dict.fromkeys(tree, delta) if delta else {})
+
+    async def _add_to_cascades(self, deltas: dict[str, Counts]) -> list[QuantityChange]:
+        """Each account's cascade moved by its delta."""
+        found = await self.store.get_many("services", list(deltas))
         changes: list[QuantityChange] = []
-        if not delta:
-            return changes
-        for ancestor in tree:
-            services = await self._load("services", ancestor, new_services)
+        for ancestor, delta in deltas.items():
+            services = found.get(ancestor) or Versioned(ancestor, 0, new_services(ancestor))
             doc, cascade_changes = add_cascade_counts(services.doc, delta)
             if cascade_changes:
                 doc = mark_dirty(doc, self.clock())
