@@ -400,10 +400,11 @@ class Repository:
     # --- reconcile -----------------------------------------------------------------------
 
     async def reconcile(self, account_id: str) -> list[QuantityChange]:
-        """Recount one account from its ledger and its cascade from its descendants."""
-        await self.existing_account(account_id)
+        """Recount one account from its ledger, then its cascade from its descendants and its
+        ancestors' cascades, which sum what its own counts were before."""
+        account = await self.existing_account(account_id)
         changes = await self._unit(lambda: self._recount_own(account_id))
-        return changes + await self._unit(lambda: self._recount_cascade(account_id))
+        return changes + await self.recount_cascades([account_id, *reversed(account["tree"])])
 
     async def reconcile_all(self) -> list[QuantityChange]:
         keys = [found.key async for found in self.store.scan("accounts")]

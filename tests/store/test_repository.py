@@ -177,6 +177,23 @@ async def test_reconcile_repairs_drift_and_reports_it(repo, store):
     assert await repo.reconcile("a") == []
 
 
+async def test_reconciling_one_account_repairs_its_ancestors_cascades(repo, store):
+    await tree(repo, ("m", [], False), ("r", ["m"], True), ("a", ["m", "r"], False))
+    await repo.apply_doc_change(change("a", device("d1"), 1))
+    drifted = {"devices": {"x": 9}}  # its own counts drifted, and the cascades summed them
+    for account_id, scope in (("a", "account"), ("r", "cascade"), ("m", "cascade")):
+        found = await store.get("services", account_id)
+        doc = found.doc
+        doc["quantities"] = {**doc["quantities"], scope: drifted}
+        await store.put("services", account_id, doc, found.version)
+    changes = await repo.reconcile("a")
+    assert await own(repo, "a") == {"devices": {"sip_device": 1}}
+    for ancestor in ("r", "m"):
+        assert await cascade(repo, ancestor) == {"devices": {"sip_device": 1}}
+    assert {(c.account_id, c.scope) for c in changes} == {("a", "account"), ("r", "cascade"),
+                                                          ("m", "cascade")}
+
+
 async def test_fifty_concurrent_writers_lose_no_manual_unit(repo):
     await tree(repo, ("m", [], False), ("a", ["m"], False))
 
