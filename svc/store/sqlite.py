@@ -1,9 +1,14 @@
 """SQLite adapter of the store port: the embedded default (one file, WAL, versioned schema).
 
 One writing connection, serialised by a lock: SQLite has one writer at a time anyway, and a
-file belongs to one svc process (more replicas need MongoDB). Reads outside a unit
-take a read-only connection of their own: in WAL they see the last commit without waiting for
-a unit in progress, so a long sync batch does not hold up answers.
+file belongs to one svc process (more replicas need MongoDB). Its statements run on the
+loop's thread: one takes microseconds, while a hop to a connection's thread and back takes a
+loop turn, which under load is milliseconds, and the write lock was held across every hop
+(units waited on each other, not on the disk). So a unit never yields once begun. Reads
+outside a unit take a read-only connection of their own, on the loop's thread as well: in
+WAL they see the last commit without waiting for the writer. What may wait on the disk or on
+another process stays off the loop: checkpoints run in a thread, a busy file is waited for
+with the loop free.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import contextvars
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -91,6 +97,10 @@ def _translated() -> Iterator[None]:
         raise
 
 
+BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_EVERY_S = 1.0
+
+
 def versions_query(keys: int) -> str:
     """A primary-key search (a row-value ``(coll, key) IN (VALUES …)`` would scan)."""
     return f"SELECT key, version FROM docs WHERE coll = ? AND key IN ({','.join('?' * keys)})"
@@ -99,61 +109,76 @@ def versions_query(keys: int) -> str:
 class SQLiteStore(DocumentStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db: aiosqlite.Connection | None = None
-        self._read_db: aiosqlite.Connection | None = None  # reads outside a unit
-        self._reader: sqlite3.Connection | None = None  # versions only, on the loop's thread
+        self._writer: sqlite3.Connection | None = None  # on the loop's thread
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._checkpointed_at = 0.0
+        self._read_db: aiosqlite.Connection | None = None  # the same, while the file is busy
+        self._reader: sqlite3.Connection | None = None  # reads outside a unit, on the loop
         self._lock = asyncio.Lock()
         self._in_transaction = contextvars.ContextVar(f"sqlite-tx-{id(self)}", default=False)
 
     @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
+    def writer(self) -> sqlite3.Connection:
+        if self._writer is None:
             raise RuntimeError("store is not open")
-        return self._db
+        return self._writer
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        self._writer = sqlite3.connect(self.path, isolation_level=None, timeout=0)
         # WAL with synchronous=NORMAL survives a killed process (not a power cut) and lets
-        # readers of other tools look at the file while svc writes
-        await self.db.execute("PRAGMA journal_mode=WAL")
-        await self.db.execute("PRAGMA synchronous=NORMAL")
-        await self.db.execute("PRAGMA busy_timeout=5000")
+        # readers of other tools look at the file while svc writes; a commit then writes the
+        # log without waiting for the disk. Checkpoints, which do wait for it, run in a thread
+        # of their own (``_checkpoint_soon``), never in a commit on the loop.
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer.execute("PRAGMA synchronous=NORMAL")
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
         await self._migrate()
+        self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._checkpointer.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         read_only = f"{self.path.resolve().as_uri()}?mode=ro"
         self._read_db = await aiosqlite.connect(read_only, uri=True, isolation_level=None)
-        await self._read_db.execute("PRAGMA busy_timeout=5000")
+        await self._read_db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._reader = sqlite3.connect(read_only, uri=True, isolation_level=None,
                                        check_same_thread=False, timeout=0)
 
     async def _migrate(self) -> None:
-        await self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-        rows = await self.db.execute_fetchall("SELECT version FROM schema_version")
+        db = self.writer
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        rows = db.execute("SELECT version FROM schema_version").fetchall()
         applied = rows[0][0] if rows else 0
+        # at start only, before anything else runs on the loop: waiting for another process's
+        # write lock may block it
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         for number, script in enumerate(MIGRATIONS[applied:], start=applied + 1):
-            await self.db.executescript(
-                f"BEGIN; {script}; DELETE FROM schema_version;"
-                f" INSERT INTO schema_version VALUES ({number}); COMMIT;")
+            with _translated():
+                db.executescript(f"BEGIN IMMEDIATE; {script}; DELETE FROM schema_version;"
+                                 f" INSERT INTO schema_version VALUES ({number}); COMMIT;")
+        db.execute("PRAGMA busy_timeout=0")
         async with self.transaction():  # the indexed fields as this version declares them
-            before = set(await self.db.execute_fetchall("SELECT coll, field FROM index_fields"))
+            before = set(db.execute("SELECT coll, field FROM index_fields").fetchall())
             wanted = {(coll, field) for coll, fields in INDEXED_FIELDS.items() for field in fields}
-            await self.db.execute("DELETE FROM index_fields")
-            await self.db.executemany("INSERT INTO index_fields (coll, field) VALUES (?, ?)",
-                                      sorted(wanted))
+            db.execute("DELETE FROM index_fields")
+            db.executemany("INSERT INTO index_fields (coll, field) VALUES (?, ?)", sorted(wanted))
             # a field indexed from this version on: the documents already stored get its rows
             for coll in sorted({coll for coll, _ in wanted - before}):
-                await self.db.execute("UPDATE docs SET doc = doc WHERE coll = ?", (coll,))
+                db.execute("UPDATE docs SET doc = doc WHERE coll = ?", (coll,))
 
     async def close(self) -> None:
+        if self._checkpoint_task is not None:
+            await asyncio.gather(self._checkpoint_task, return_exceptions=True)
+            self._checkpoint_task = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        if self._read_db is not None:
-            await self._read_db.close()
-            self._read_db = None
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        for name in ("_read_db", "_checkpointer"):
+            if (connection := getattr(self, name)) is not None:
+                await connection.close()
+                setattr(self, name, None)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     @property
     def _reads(self) -> aiosqlite.Connection:
@@ -162,7 +187,7 @@ class SQLiteStore(DocumentStore):
         return self._read_db
 
     @property
-    def _version_reader(self) -> sqlite3.Connection:
+    def _loop_reader(self) -> sqlite3.Connection:
         if self._reader is None:
             raise RuntimeError("store is not open")
         return self._reader
@@ -175,26 +200,61 @@ class SQLiteStore(DocumentStore):
         async with self._lock:
             token = self._in_transaction.set(True)
             try:
-                with _translated():
-                    await self.db.execute("BEGIN IMMEDIATE")
+                await self._begun()
                 try:
                     yield
                     with _translated():
-                        await self.db.commit()
+                        self.writer.execute("COMMIT")
                 except BaseException:
-                    # a commit that failed busy leaves the transaction open: the next unit
-                    # could not begin on this connection
-                    await self.db.rollback()
+                    if self.writer.in_transaction:
+                        self.writer.execute("ROLLBACK")
                     raise
+                self._checkpoint_soon()
             finally:
                 self._in_transaction.reset(token)
 
-    async def _rows(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
-        # one statement is atomic on its own: a read needs no BEGIN/COMMIT round trips
-        # a unit must see its own writes; any other read takes the read-only connection
-        db = self.db if self._in_transaction.get() else self._reads
+    async def _begun(self) -> None:
+        """BEGIN IMMEDIATE without blocking the loop: while another process (``svc import``)
+        holds the write lock, wait for it here, up to the busy timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.001
+        while True:
+            try:
+                with _translated():
+                    self.writer.execute("BEGIN IMMEDIATE")
+                return
+            except StoreBusy:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.05)
+
+    def _checkpoint_soon(self) -> None:
+        """At most one checkpoint running, and one a second: the log is copied into the
+        database in a thread while units go on committing."""
+        now = time.monotonic()
+        if (self._checkpoint_task is None or self._checkpoint_task.done()) and (
+                now - self._checkpointed_at >= CHECKPOINT_EVERY_S):
+            self._checkpointed_at = now
+            self._checkpoint_task = asyncio.create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        if self._checkpointer is not None:
+            with contextlib.suppress(sqlite3.Error):  # busy: the next one copies more
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """A unit reads on the writer, to see its own writes; any other read on the read-only
+        connection of the loop's thread: a few indexed rows cost less than the round trip to
+        a connection's thread and the loop turn back, which under load is what bounds an
+        answer; a WAL reader does not wait for the writer, and never blocks the loop
+        (timeout 0): if the file is busy anyway, the read takes the thread's way."""
         with _translated():
-            return list(await db.execute_fetchall(sql, params))
+            if self._in_transaction.get():
+                return self.writer.execute(sql, params).fetchall()
+            with contextlib.suppress(sqlite3.OperationalError):
+                return self._loop_reader.execute(sql, params).fetchall()
+            return list(await self._reads.execute_fetchall(sql, params))
 
     async def _get(self, collection: str, key: str) -> Versioned | None:
         rows = await self._rows("SELECT version, doc FROM docs WHERE coll = ? AND key = ?",
@@ -220,8 +280,7 @@ class SQLiteStore(DocumentStore):
         for collection, keys in by_collection.items():
             for start in range(0, len(keys), 500):  # stay under SQLite's variable limit
                 chunk = keys[start:start + 500]
-                rows = await self._version_rows(versions_query(len(chunk)),
-                                                 (collection, *chunk))
+                rows = await self._rows(versions_query(len(chunk)), (collection, *chunk))
                 found.update(((collection, key), version) for key, version in rows)
         return found
 
@@ -231,18 +290,8 @@ class SQLiteStore(DocumentStore):
         if self._in_transaction.get():
             return None  # a unit's own writes are not committed yet
         with contextlib.suppress(sqlite3.OperationalError):
-            return self._version_reader.execute("PRAGMA data_version").fetchone()[0]
+            return self._loop_reader.execute("PRAGMA data_version").fetchone()[0]
         return None
-
-    async def _version_rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        if not self._in_transaction.get():
-            # a few primary-key lookups cost less than the round trip to the connection's
-            # thread and the GIL hand-off back, which under load is what bounds a memoized
-            # answer; a WAL reader does not wait for the writer, and never blocks the loop
-            # (timeout 0): if the file is busy anyway, the lookup takes the thread's way
-            with contextlib.suppress(sqlite3.OperationalError):
-                return self._version_reader.execute(sql, params).fetchall()
-        return await self._rows(sql, params)  # in a unit: must see its own writes
 
     async def put(self, collection: str, key: str, doc: Doc, expected_version: int) -> int:
         body, due = dumps(doc).decode(), due_of(doc)
@@ -268,17 +317,17 @@ class SQLiteStore(DocumentStore):
             raise VersionConflict(f"{collection}/{key} is not at version {expected_version}")
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
-        """One statement, its triggers included, is atomic: no BEGIN/COMMIT of its own."""
+        """One statement, its triggers included, is atomic: outside a unit it is one."""
+        if not self._in_transaction.get():
+            async with self.transaction():
+                return await self._write(sql, params)
         with _translated():
-            if self._in_transaction.get():
-                return (await self.db.execute(sql, params)).rowcount
-            async with self._lock:
-                return (await self.db.execute(sql, params)).rowcount
+            return self.writer.execute(sql, params).rowcount
 
     async def put_many(self, collection: str, docs: Sequence[tuple[str, Doc]]) -> None:
         async with self.transaction():
             with _translated():
-                await self.db.executemany(
+                self.writer.executemany(
                     "INSERT INTO docs (coll, key, version, doc, due_at) VALUES (?, ?, 1, ?, ?)"
                     " ON CONFLICT (coll, key) DO UPDATE SET version = version + 1,"
                     " doc = excluded.doc, due_at = excluded.due_at",

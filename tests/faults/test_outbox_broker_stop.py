@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -111,8 +113,14 @@ async def test_events_wait_in_the_outbox_while_the_broker_is_away(private_broker
             return await outbox_size(db) >= ACCOUNTS  # a bookkeeper_sync each, at least
         await wait_for(waiting, 60, "events waiting in the outbox", interval=0.2)
     finally:
-        await asyncio.to_thread(private_broker.ctl, "start_app")
-    probe = await bind_probe(url)  # before svc's connections come back (they retry every 5 s)
+        # svc is paused while the broker comes back, so that the probe (its binding went with
+        # the exchange, which is not durable) is bound before svc can publish
+        os.kill(svc.process.pid, signal.SIGSTOP)
+        try:
+            await asyncio.to_thread(private_broker.ctl, "start_app")
+            probe = await bind_probe(url)
+        finally:
+            os.kill(svc.process.pid, signal.SIGCONT)
 
     async def relayed() -> bool:
         assert svc.running, svc.tail()

@@ -75,7 +75,7 @@ async def test_version_checks_search_the_primary_key(tmp_path):
     store = SQLiteStore(tmp_path / "plan.db")
     await store.open()
     try:
-        plan = store._version_reader.execute(
+        plan = store._loop_reader.execute(
             f"EXPLAIN QUERY PLAN {versions_query(3)}", ("plans", "a", "b", "c")).fetchall()
     finally:
         await store.close()
