@@ -250,6 +250,17 @@ async def remove_plan(repo: Repository, req: m.RemoveReq) -> r.PlanChangeReply:
     return await _plan_change(repo, req, adding=False)
 
 
+async def plans_change(repo: Repository, req: m.PlansChangeReq) -> r.PlanChangeReply:
+    for overrides in (req.overrides, *(plan.overrides for plan in req.additions())):
+        await _refuse_plan_ids(repo, req.account_id, overrides)
+    if req.overrides is not None:
+        load_overrides(req.overrides, "$.Overrides")  # plan_invalid before anything is written
+    services = await repo.change_plans(
+        req.account_id, [(plan.id, plan.overrides) for plan in req.additions()], req.delete,
+        req.overrides, req.merge)
+    return r.PlanChangeReply(plans=services["plans"])
+
+
 async def overrides_set(repo: Repository, req: m.OverridesSetReq) -> r.SummaryReply:
     load_overrides(req.overrides, "$.Overrides")  # plan_invalid before anything is written
     await _refuse_plan_ids(repo, req.account_id, req.overrides)
@@ -397,6 +408,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("plans", "bookkeeper_set_req"): bookkeeper_set,
     ("assign", "assign_plan_req"): assign_plan,
     ("assign", "remove_plan_req"): remove_plan,
+    ("assign", "plans_change_req"): plans_change,
     ("overrides", "overrides_set_req"): overrides_set,
     ("overrides", "manual_set_req"): manual_set,
     ("reseller", "reseller_promote_req"): reseller_promote,

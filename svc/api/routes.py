@@ -71,10 +71,12 @@ def page_of(reply_field: str, model: type) -> Data:
     return Data(Page[model], lambda reply: reply.data()[reply_field], paged=True)
 
 
-def _assigned(reply: SummaryReply) -> Doc:
-    """KAZOO's ``GET /services``: the assigned plans (``kz_services_plans:assigned/1``)."""
+def _assigned(reply: SummaryReply | PlanChangeReply) -> Doc:
+    """KAZOO's ``GET``/``POST /services``: the assigned plans
+    (``kz_services_plans:assigned/1``)."""
+    plans = reply.summary.plans if isinstance(reply, SummaryReply) else reply.plans
     return {plan_id: assignment.model_dump(by_alias=True)  # as the Summary renders it
-            for plan_id, assignment in reply.summary.plans.items()}
+            for plan_id, assignment in plans.items()}
 
 
 def _overrides(reply: SummaryReply) -> Doc:
@@ -187,6 +189,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/services", ("summary", "summary_req"),
           Data(Success[dict[str, PlanAssignment]], _assigned),
           "The plans assigned to the account, by plan id (KAZOO's GET /services)"),
+    Route("POST", "/services", ("assign", "plans_change_req"),
+          Data(Success[dict[str, PlanAssignment]], _assigned),
+          "Assign and remove several plans and set the global overrides, in one change; the "
+          "assigned plans after it (KAZOO's POST /services)",
+          body=("add", "plans", "delete", "overrides", "merge"), statuses=(403,)),
     Route("GET", "/services/summary", ("summary", "summary_req"), _SUMMARY,
           "The account's services: plans, overrides, quantities, live invoices, standing"),
     Route("GET", "/services/available", ("plans", "available_plans_req"),

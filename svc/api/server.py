@@ -21,7 +21,7 @@ from ..auth.identity import IdentityUnavailable
 from ..handlers import Handler, Rejected, rejection
 from ..jsonio import dumps
 from ..models.replies import ReplyFields
-from ..store import Forbidden, InvalidInput, PlanNotFound, Repository
+from ..store import InvalidInput, PlanNotFound, PlanNotOffered, Repository
 from ..store.audit import Actor, acting, reason_of
 from .access import authorize
 from .bodies import read_json, request_data
@@ -161,9 +161,11 @@ class HttpApi:
 
     def _rejected(self, route: Route, error: Exception, msg_id: str, account_id: str,
                   plan_id: str | None) -> Rejected:
-        if plan_id is not None and isinstance(error, Forbidden | PlanNotFound):
-            # another reseller's plan is answered as one that does not exist (KAZOO: 404
-            # bad_identifier), in the same words
+        # another reseller's plan is answered as one that does not exist (KAZOO: 404
+        # bad_identifier), in the same words
+        if isinstance(error, PlanNotOffered):
+            return Rejected("plan_not_found", f"plan {error.plan_id} is not known")
+        if plan_id is not None and isinstance(error, PlanNotFound):
             return Rejected("plan_not_found", f"plan {plan_id} is not known")
         if isinstance(error, Unauthenticated):
             return Rejected("unauthorized", str(error))

@@ -211,7 +211,7 @@ class AuditEntry(BaseModel):
     at: Gregorian
     at_iso: IsoTime
     who: Who | None = Field(description="null for svc's own tools (an import from the CLI)")
-    action: Literal["plan_assigned", "plan_removed", "overrides_set", "manual_set",
+    action: Literal["plan_assigned", "plan_removed", "plans_changed", "overrides_set", "manual_set",
                     "reseller_promoted", "reseller_demoted", "bookkeeper_set",
                     "status_changed", "plan_edited", "delivery", "delivery_rerouted",
                     "delivery_abandoned", "quantities_daily"]

@@ -158,6 +158,7 @@ REPLIES: dict[str, type[ReplyFields]] = {
     "bookkeeper_set_req": BookkeeperReply,
     "assign_plan_req": PlanChangeReply,
     "remove_plan_req": PlanChangeReply,
+    "plans_change_req": PlanChangeReply,
     "overrides_set_req": SummaryReply,
     "manual_set_req": SummaryReply,
     "reseller_promote_req": ResellerReply,

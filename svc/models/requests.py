@@ -100,6 +100,33 @@ class RemoveReq(PlanIdRequest):
     dry_run: bool = Field(False, alias="Dry-Run")
 
 
+class PlanAddition(BaseModel):
+    """A plan to assign, with its own overrides (KAZOO also takes a plan object here; its
+    other keys are KAZOO's and ignored: the vendor is always the account's reseller)."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1)
+    overrides: dict[str, Any] | None = None
+
+
+class PlansChangeReq(AccountRequest):
+    """Several plans assigned and removed, and the global overrides set, in one change (KAZOO's
+    ``POST /services``): the additions first, then the removals, then the overrides."""
+
+    add: list[str | PlanAddition] = Field([], alias="Add", description="plan ids or "
+                                          "{id, overrides}; KAZOO's `plans` is the same list")
+    plans: list[str | PlanAddition] = Field([], alias="Plans", description="`add`, when it "
+                                            "is not given")
+    delete: list[str] = Field([], alias="Delete", description="plan ids, each assigned")
+    overrides: dict[str, Any] | None = Field(None, alias="Overrides")
+    merge: bool = Field(False, alias="Merge", description="overrides deep-merged into those "
+                                                           "in place")
+
+    def additions(self) -> list[PlanAddition]:
+        return [PlanAddition(id=item) if isinstance(item, str) else item
+                for item in self.add or self.plans]
+
+
 class OverridesSetReq(AccountRequest):
     overrides: dict[str, Any] = Field(alias="Overrides")
     merge: bool = Field(False, alias="Merge")
@@ -162,6 +189,7 @@ REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("plans", "bookkeeper_set_req"): BookkeeperSetReq,
     ("assign", "assign_plan_req"): AssignReq,
     ("assign", "remove_plan_req"): RemoveReq,
+    ("assign", "plans_change_req"): PlansChangeReq,
     ("overrides", "overrides_set_req"): OverridesSetReq,
     ("overrides", "manual_set_req"): ManualSetReq,
     ("reseller", "reseller_promote_req"): AccountRequest,

@@ -13,6 +13,7 @@ from .repository import (
     NotAssigned,
     NotFound,
     PlanNotFound,
+    PlanNotOffered,
     Repository,
 )
 
@@ -32,7 +33,7 @@ def store_from_url(url: str) -> DocumentStore:
 
 __all__ = [
     "AccountFields", "AppliedChange", "Conflict", "DocChange", "DocumentStore", "Forbidden",
-    "InvalidInput", "MasterAccount", "NotAssigned", "NotFound", "PlanNotFound",
+    "InvalidInput", "MasterAccount", "NotAssigned", "NotFound", "PlanNotFound", "PlanNotOffered",
     "QuantityChange", "Repository", "StoreError", "StoreUnavailable", "VersionConflict",
     "Versioned", "store_from_url",
 ]

@@ -61,6 +61,14 @@ class Forbidden(StoreError):
     reason = "forbidden"
 
 
+class PlanNotOffered(Forbidden):
+    """A plan that is not one of the account's reseller's (another's, or none at all)."""
+
+    def __init__(self, plan_id: str, reseller_id: str) -> None:
+        super().__init__(f"plan {plan_id} is not one of reseller {reseller_id}'s plans")
+        self.plan_id = plan_id
+
+
 class NotAssigned(StoreError):
     reason = "not_assigned"
 
@@ -615,17 +623,9 @@ class Repository:
                           merge: bool = False) -> Doc:
         account = await self.existing_account(account_id)
         reseller = await self.assignable_vendor(account, plan_id)
-
-        def edit(doc: Doc) -> Doc:
-            current = doc["plans"].get(plan_id, {}).get("overrides", {})
-            if overrides is None:
-                chosen = current  # assigning without overrides keeps the existing ones
-            else:
-                chosen = deep_update(current, overrides) if merge else overrides
-            return _with_plan(doc, plan_id, reseller, chosen)
-
-        return await self.edit_services(account_id, edit, _plans_change(account_id, [plan_id], []),
-                                        ("plan_assigned", itemgetter("plans")))
+        return await self.edit_services(
+            account_id, lambda doc: _assigning(doc, plan_id, reseller, overrides, merge),
+            _plans_change(account_id, [plan_id], []), ("plan_assigned", itemgetter("plans")))
 
     async def assignable_vendor(self, account: Doc, plan_id: str) -> str:
         """The reseller that owns ``plan_id``; only its plans can be assigned."""
@@ -633,18 +633,37 @@ class Repository:
         try:
             await self.get_plan(reseller, plan_id)
         except PlanNotFound:
-            raise Forbidden(f"plan {plan_id} is not one of reseller {reseller}'s plans") from None
+            raise PlanNotOffered(plan_id, reseller) from None
         return reseller
 
     async def remove_plan(self, account_id: str, plan_id: str) -> Doc:
-        def edit(doc: Doc) -> Doc:
-            if plan_id not in doc["plans"]:
-                raise NotAssigned(f"plan {plan_id} is not assigned to {account_id}")
-            plans = {k: v for k, v in doc["plans"].items() if k != plan_id}
-            return {**doc, "plans": plans, "plan_keys": _plan_keys(plans)}
+        return await self.edit_services(
+            account_id, lambda doc: _removing(doc, plan_id, account_id),
+            _plans_change(account_id, [], [plan_id]), ("plan_removed", itemgetter("plans")))
 
-        return await self.edit_services(account_id, edit, _plans_change(account_id, [], [plan_id]),
-                                        ("plan_removed", itemgetter("plans")))
+    async def change_plans(self, account_id: str, additions: list[tuple[str, Doc | None]],
+                           removals: list[str], overrides: Doc | None = None,
+                           merge: bool = False) -> Doc:
+        """Plans assigned (each with its overrides, or ``None`` to keep those in place), then
+        plans removed, then the global overrides set (``merge``: deep-merged, for the plans'
+        overrides too), in one change: all or nothing."""
+        account = await self.existing_account(account_id)
+        vendors = {plan_id: await self.assignable_vendor(account, plan_id)
+                   for plan_id, _ in additions}
+
+        def edit(doc: Doc) -> Doc:
+            for plan_id, chosen in additions:
+                doc = _assigning(doc, plan_id, vendors[plan_id], chosen, merge)
+            for plan_id in removals:
+                doc = _removing(doc, plan_id, account_id)
+            if overrides is not None:
+                doc = {**doc, "overrides": deep_update(doc["overrides"], overrides) if merge
+                       else overrides}
+            return doc
+
+        return await self.edit_services(
+            account_id, edit, _plans_change(account_id, list(vendors), removals),
+            ("plans_changed", lambda doc: {"plans": doc["plans"], "overrides": doc["overrides"]}))
 
     async def set_overrides(self, account_id: str, overrides: Doc, merge: bool = False) -> Doc:
         return await self.edit_services(account_id, lambda doc: {
@@ -721,6 +740,24 @@ def _plans_change(account_id: str, added: list[str], removed: list[str]
                   ) -> Callable[[Doc], Event]:
     return lambda doc: PlansChange(account_id=account_id, added=added, removed=removed,
                                    plans=doc["plans"])
+
+
+def _assigning(doc: Doc, plan_id: str, vendor_id: str, overrides: Doc | None, merge: bool
+               ) -> Doc:
+    """``doc`` with ``plan_id`` assigned; without ``overrides`` it keeps those in place."""
+    current = doc["plans"].get(plan_id, {}).get("overrides", {})
+    if overrides is None:
+        chosen = current
+    else:
+        chosen = deep_update(current, overrides) if merge else overrides
+    return _with_plan(doc, plan_id, vendor_id, chosen)
+
+
+def _removing(doc: Doc, plan_id: str, account_id: str) -> Doc:
+    if plan_id not in doc["plans"]:
+        raise NotAssigned(f"plan {plan_id} is not assigned to {account_id}")
+    plans = {k: v for k, v in doc["plans"].items() if k != plan_id}
+    return {**doc, "plans": plans, "plan_keys": _plan_keys(plans)}
 
 
 def _plan_audited(found: Versioned | None) -> Doc | None:

@@ -101,6 +101,9 @@ SCENARIO = [
     request("reseller_promote_req", **{"Account-ID": ACCOUNT}),
     request("reseller_get_req", **{"Account-ID": ACCOUNT}),
     request("reseller_demote_req", **{"Account-ID": ACCOUNT}),
+    request("plans_change_req", **{"Account-ID": ACCOUNT, "Add": [{"id": "gold"}],
+                                   "Overrides": {"users": {"user": {"rate": 2}}},
+                                   "Merge": True}),
     request("remove_plan_req", **{"Account-ID": ACCOUNT, "Plan-ID": "gold"}),
     request("plan_delete_req", **{"Account-ID": MASTER, "Plan-ID": "gold"}),
 ]

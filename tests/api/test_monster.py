@@ -84,3 +84,49 @@ async def test_a_client_login_cannot_change_its_own_billing(api, accounts):
         answer = await api.account(method, accounts.client_a, path, raw_token=token,
                                    body=monster(payload, accept_charges=True))
         assert answer.error == (403, "forbidden")
+
+
+async def test_accounts_wizard_assigns_its_plans_in_one_bulk_change(api, accounts, client):
+    """MA submodules/wizard/wizard.js (~1744, ~1969) ends the new-account wizard with
+    services.bulkChange: ``{data: {add: [plan ids]}, accept_charges: true}`` posted to
+    accounts/{accountId}/services/ (a trailing slash), by the reseller's login; it reads
+    success. KAZOO answers the assigned plans (cb_services post/1)."""
+    await client.call("plan_put", {"Account-ID": accounts.reseller_a,
+                                   "Plan": {"id": "silver", "doc": {"plan": {}}}})
+    token = kazoo_token(accounts.reseller_a, owner_id="admin")
+    path = f"/v2/accounts/{accounts.client_a}/services/"
+    await preflight(api, path, "POST")
+    answer = await api.call("POST", path, raw_token=token, headers={
+        "Origin": "https://monster.example"}, body=monster(
+            {"add": ["gold", {"id": "silver", "overrides": {"devices": {"_all": {"rate": 1}}}}]},
+            accept_charges=True))
+    assert (answer.status, answer.body["status"]) == (200, "success"), answer.body
+    assert answer.body["data"] == {
+        "gold": {"vendor_id": accounts.reseller_a, "overrides": {}},
+        "silver": {"vendor_id": accounts.reseller_a,
+                   "overrides": {"devices": {"_all": {"rate": 1}}}}}
+    # then gold removed and the global overrides merged, in one change (cb_services post/1
+    # assigns, unassigns, then overrides; a top-level merge is KAZOO's)
+    answer = await api.call("POST", path, raw_token=token, body={
+        "data": {"delete": ["gold"], "overrides": {"users": {"_all": {"rate": 3}}}},
+        "merge": True})
+    assert answer.body["data"] == {"silver": {"vendor_id": accounts.reseller_a, "overrides": {
+        "devices": {"_all": {"rate": 1}}}}}, answer.body
+    summary = (await api.account("GET", accounts.client_a, "/services/summary")).body["data"]
+    assert summary["overrides"] == {"users": {"_all": {"rate": 3}}}
+
+
+async def test_a_bulk_change_is_all_or_nothing(api, accounts):
+    """A plan of another reseller among the additions, or a removal of a plan not assigned:
+    refused as KAZOO refuses it, and nothing of the change is made."""
+    token = kazoo_token(accounts.reseller_a, owner_id="admin")
+    path = f"/v2/accounts/{accounts.client_a}/services"
+    before = (await api.account("GET", accounts.client_a, "/services/summary")).body["data"]
+    for payload, error in (
+            ({"add": ["gold", "unknown"]}, (404, "bad_identifier")),
+            ({"add": ["gold"], "delete": ["silver"]}, (404, "plan_is_not_assigned"))):
+        answer = await api.call("POST", path, raw_token=token, body=monster(payload))
+        assert answer.error == error, answer.body
+    after = (await api.account("GET", accounts.client_a, "/services/summary")).body["data"]
+    assert (after["plans"], after["overrides"]) == (before["plans"], before["overrides"]) == (
+        {}, {})

@@ -32,6 +32,7 @@ from svc.settings import ApiToken, Settings, SettingsError, load_settings
 # must be added here
 REQUESTS = {
     ("GET", "/services"): {},
+    ("POST", "/services"): {"body": {"overrides": {}}},
     ("GET", "/services/summary"): {},
     ("GET", "/services/available"): {},
     ("GET", "/services/overrides"): {},
