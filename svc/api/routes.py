@@ -125,6 +125,10 @@ class Route:
     csv: Callable[[Any], str] | None = None
     # who may: reads by default for GET, else the account's billing (its reseller's)
     access: Access | None = None
+    # the body field a KAZOO client's body fills when it is the map itself
+    # (``{"data": {"devices": …}}``, cb_services' overrides and manual)
+    map_body: str | None = None
+    merged: bool = False  # PATCH: always merged into what is in place (KAZOO)
     # derived from the request model:
     model: type[Envelope] = field(init=False)
     body_model: type[BaseModel] | None = field(init=False)
@@ -157,6 +161,17 @@ class Route:
     def operation_id(self) -> str:
         words = re.sub(r"[{}]", "", self.path).strip("/").replace("/", "_")
         return f"{self.method.lower()}_{words}"
+
+    def body_input(self, given: Doc) -> Doc:
+        """The body model's input from a body's data: svc's own form (``{overrides, …}``), or
+        for a ``map_body`` route KAZOO's, the map itself (no ``overrides`` key: its keys are
+        categories), with its top-level ``merge``. An empty body is neither: the field is
+        required (to clear it, svc's form says so: ``{"overrides": {}}``)."""
+        if self.map_body is not None and self.map_body not in given and given.keys() - {
+                "merge"}:
+            given = {**({"merge": given["merge"]} if "merge" in given else {}),
+                     self.map_body: {k: v for k, v in given.items() if k != "merge"}}
+        return {**given, "merge": True} if self.merged else given
 
     def request_fields(self, match_info: dict[str, str], query: BaseModel | None,
                        body: BaseModel | None) -> Doc:
@@ -203,10 +218,19 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/services/overrides", ("summary", "summary_req"),
           Data(Success[Overrides], _overrides), "The account's global overrides"),
     Route("POST", "/services/overrides", ("overrides", "overrides_set_req"), _SUMMARY,
-          "Set (or with merge, deep-merge) the global overrides", body=("overrides", "merge")),
+          "Set (or with merge, deep-merge) the global overrides: `{overrides, merge}`, or "
+          "KAZOO's body, the overrides themselves", body=("overrides", "merge"),
+          map_body="overrides"),
+    Route("PATCH", "/services/overrides", ("overrides", "overrides_set_req"), _SUMMARY,
+          "Deep-merge into the global overrides (KAZOO's PATCH)", body=("overrides", "merge"),
+          map_body="overrides", merged=True),
     Route("POST", "/services/manual", ("overrides", "manual_set_req"), _SUMMARY,
-          "Set (or with merge, deep-merge) the manual quantities",
-          body=("quantities", "merge")),
+          "Set (or with merge, deep-merge) the manual quantities: `{quantities, merge}`, or "
+          "KAZOO's body, the quantities themselves", body=("quantities", "merge"),
+          map_body="quantities"),
+    Route("PATCH", "/services/manual", ("overrides", "manual_set_req"), _SUMMARY,
+          "Deep-merge into the manual quantities (KAZOO's PATCH)", body=("quantities", "merge"),
+          map_body="quantities", merged=True),
     Route("POST", "/services/quote", ("quote", "quote_req"), whole(QuoteReply),
           "Quote the account as it is, or with other plans, overrides or quantity changes; "
           "changes nothing", body=("plans", "overrides", "changes"), access=Access.READ),

@@ -135,7 +135,8 @@ class HttpApi:
         if route.body_model is not None:
             given = request_data(await read_json(request, self.max_bytes),
                                  "merge" in route.body_model.model_fields)
-            body = _validated(route.body_model, given, violations, _body_path)
+            body = _validated(route.body_model, route.body_input(given), violations,
+                              _body_path)
         if violations:
             raise Rejected("invalid", "; ".join(f"{v['path']}: {v['rule']}"
                                                 for v in violations), violations)

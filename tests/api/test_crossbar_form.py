@@ -108,3 +108,31 @@ async def test_topup_is_not_built(api, accounts):
         body = await response.json()
         assert (response.status, body["error"], body["message"]) == (
             501, "501", "not_implemented")
+
+
+async def test_kazoo_bodies_of_overrides_and_manual_are_the_maps_themselves(api, accounts):
+    """cb_services post/2 and patch/2 (OVERRIDES, MANUAL) take ``data`` as the map itself;
+    PATCH merges, as a top-level merge does (``maybe_merge_overrides``,
+    ``maybe_merge_quantities``)."""
+    account = accounts.client_a
+    devices = {"devices": {"_all": {"rate": 2}}}
+    users = {"users": {"user": {"rate": 1}}}
+    posted = await api.account("POST", account, "/services/overrides", body={"data": devices})
+    assert posted.body["data"]["overrides"] == devices, posted.body
+    patched = await api.account("PATCH", account, "/services/overrides", body={"data": users})
+    assert patched.body["data"]["overrides"] == {**devices, **users}, patched.body
+    merged = await api.account("POST", account, "/services/overrides", body={
+        "data": {"devices": {"_all": {"rate": 5}}}, "merge": True})
+    assert merged.body["data"]["overrides"] == {"devices": {"_all": {"rate": 5}}, **users}
+    manual = await api.account("POST", account, "/services/manual",
+                               body={"data": {"users": {"user": 2}}})
+    assert manual.body["data"]["quantities"]["manual"] == {"users": {"user": 2}}
+    manual = await api.account("PATCH", account, "/services/manual",
+                               body={"data": {"devices": {"sip_device": 1}}})
+    assert manual.body["data"]["quantities"]["manual"] == {"users": {"user": 2},
+                                                            "devices": {"sip_device": 1}}
+    refused = await api.account("PATCH", account, "/services/manual",
+                                body={"data": {"devices": {"sip_device": -1}}})
+    assert refused.error == (400, "invalid_data"), refused.body
+    after = (await api.account("GET", account, "/services/summary")).body["data"]
+    assert after["quantities"]["manual"] == {"users": {"user": 2}, "devices": {"sip_device": 1}}

@@ -38,6 +38,8 @@ REQUESTS = {
     ("GET", "/services/overrides"): {},
     ("POST", "/services/overrides"): {"body": {"overrides": {}}},
     ("POST", "/services/manual"): {"body": {"quantities": {"users": {"user": 1}}}},
+    ("PATCH", "/services/overrides"): {"body": {"devices": {}}},
+    ("PATCH", "/services/manual"): {"body": {"users": {"user": 1}}},
     ("POST", "/services/quote"): {"body": {"changes": {"users": {"user": 1}}}},
     ("POST", "/services/{plan_id}"): {"plan_id": "gold", "query": "?dry_run=true"},
     ("DELETE", "/services/{plan_id}"): {"plan_id": "gold", "query": "?dry_run=true"},
