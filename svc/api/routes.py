@@ -33,6 +33,7 @@ from ..models.documents import (
 from ..models.replies import (
     PlanChangeReply,
     QuoteReply,
+    ReconcileReply,
     ReplyFields,
     ResellerReply,
     SummaryReply,
@@ -237,6 +238,14 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/services/sync", ("sync", "sync_req"), whole(SyncReply),
           "Sync the account with its bookkeepers now", body=(),
           links=(Link("ItsDeliveries", "get_services_deliveries", {}),)),
+    Route("POST", "/services/synchronization", ("sync", "sync_req"), whole(SyncReply),
+          "Sync the account with its bookkeepers now (KAZOO's name for `POST /services/sync`)",
+          body=()),
+    Route("POST", "/services/reconciliation", ("reconcile", "reconcile_req"),
+          whole(ReconcileReply),
+          "Recount the account's quantities, and its ancestors' cascades, from svc's ledger "
+          "(`source=couch`: from the documents in CouchDB) (KAZOO's reconciliation)",
+          body=(), query=("source",)),
     Route("GET", "/services/deliveries", ("sync", "deliveries_req"),
           page_of("deliveries", Delivery),
           "Every invoice delivery of the account to its bookkeepers, newest first",

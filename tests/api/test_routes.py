@@ -279,3 +279,22 @@ async def test_plan_shadowed_by_a_fixed_path_is_documented_behaviour(api, client
                                    "Plan": {"id": "quote", "doc": PLAN}})
     answer = await api.account("POST", accounts.client_a, "/services/quote")
     assert "quote" in answer.body["data"] and "plans" not in answer.body["data"]
+
+
+async def test_kazoo_synchronization_and_reconciliation(api, accounts, service):
+    """cb_services post/2 SYNCHRONIZATION and RECONCILIATION, by the account's reseller: the
+    account synced now, its quantities recounted (here: repairing a drifted count)."""
+    account = accounts.client_a
+    synced = await api.account("POST", account, "/services/synchronization/",
+                               token="reseller_a", body={"data": {}})
+    assert (synced.status, synced.body["status"]) == (200, "success"), synced.body
+    assert synced.body["data"]["account_status"] == "good_standing"
+    found = await service.store.get("services", account)  # drifted behind svc's back
+    doc = found.doc
+    doc["quantities"] = {**doc["quantities"], "account": {"devices": {"x": 9}}}
+    await service.store.put("services", account, doc, found.version)
+    repaired = await api.account("POST", account, "/services/reconciliation",
+                                 token="reseller_a")
+    assert (repaired.status, repaired.body["data"]["changed"]) == (200, True), repaired.body
+    summary = (await api.account("GET", account, "/services/summary")).body["data"]
+    assert summary["quantities"]["account"] == {}

@@ -47,6 +47,8 @@ REQUESTS = {
     ("PUT", "/reseller"): {},
     ("DELETE", "/reseller"): {},
     ("POST", "/services/sync"): {},
+    ("POST", "/services/synchronization"): {},
+    ("POST", "/services/reconciliation"): {},
     ("GET", "/services/deliveries"): {"query": "?page_size=5"},
     ("POST", "/services/deliveries/{delivery_id}/retry"): {"delivery_id": "unknown"},
     ("POST", "/services/deliveries/{delivery_id}/reroute"): {"delivery_id": "unknown"},
