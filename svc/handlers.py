@@ -105,7 +105,7 @@ async def summary_of(repo: Repository, account_id: str) -> Summary:
         plans=services["plans"],
         overrides=services["overrides"],
         quantities={k: services["quantities"][k] for k in ("account", "cascade", "manual")},
-        invoices=quote_json(invoices)["invoices"],
+        invoices=invoices,
         dirty=services["dirty"],
         last_sync=services.get("last_sync"),
     )

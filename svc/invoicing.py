@@ -10,7 +10,6 @@ from typing import Any
 from .quantities import Counts
 from .rating import (
     AssignedPlan,
-    Invoice,
     ObjectPlans,
     Quantities,
     State,
@@ -18,7 +17,7 @@ from .rating import (
     load_plan,
 )
 from .rating.objects import NamingDocument, object_plans, plan_references, view_order, wanted_plans
-from .rating.quote import QuoteRequest, rate_quote
+from .rating.quote import QuoteRequest, merged_plans, rate_quote
 from .store import PlanNotFound, Repository
 
 Doc = dict[str, Any]
@@ -146,13 +145,17 @@ async def default_bookkeeper(repo: Repository, account: Doc) -> dict[str, str]:
     return {**(reseller_services.get("bookkeeper") or {}), "vendor_id": reseller}
 
 
-async def live_invoices(repo: Repository, account: Doc, services: Doc) -> list[Invoice]:
+async def live_invoices(repo: Repository, account: Doc, services: Doc) -> list[Doc]:
     """The present state compared with the last synced one, so pending activation charges
-    show."""
-    request = QuoteRequest(await current_state(repo, services),
-                           billed_state(services, repo.store.identity),
-                           await default_bookkeeper(repo, account))
-    return rate_quote(request)
+    show; each invoice with the plan it is rated with (its bookkeeper's plans merged; empty
+    for a bookkeeper that only bills removals) and KAZOO's ``taxes`` (svc computes none)."""
+    present = await current_state(repo, services)
+    bookkeeper = await default_bookkeeper(repo, account)
+    invoices = rate_quote(QuoteRequest(present, billed_state(services, repo.store.identity),
+                                       bookkeeper))
+    plans = {merged.bookkeeper: merged.plan for merged in merged_plans(present, bookkeeper)}
+    return [{**invoice.as_json(), "plan": plans.get(invoice.bookkeeper, {}), "taxes": []}
+            for invoice in invoices]
 
 
 def apply_changes(quantities: Quantities, changes: Mapping[str, Mapping[str, int]]

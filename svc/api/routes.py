@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -41,6 +42,7 @@ from ..models.replies import (
 )
 from ..models.requests import REQUESTS, Envelope
 from .models import Overrides, Page, Success
+from .summary import KazooSummary, kazoo_summary
 
 PREFIX = "/v2/accounts/{account_id}"
 Doc = dict[str, Any]
@@ -210,8 +212,12 @@ ROUTES: tuple[Route, ...] = (
           "Assign and remove several plans and set the global overrides, in one change; the "
           "assigned plans after it (KAZOO's POST /services)",
           body=("add", "plans", "delete", "overrides", "merge"), statuses=(403,)),
-    Route("GET", "/services/summary", ("summary", "summary_req"), _SUMMARY,
-          "The account's services: plans, overrides, quantities, live invoices, standing"),
+    Route("GET", "/services/summary", ("summary", "summary_req"),
+          Data(Success[KazooSummary], lambda reply: kazoo_summary(
+              reply.summary, datetime.now(UTC)).model_dump()),
+          "The account's services as KAZOO shows them (status object, reseller, billing "
+          "cycle, each invoice's plan) with svc's own fields: plans, overrides, quantities, "
+          "live invoices, standing"),
     Route("GET", "/services/available", ("plans", "available_plans_req"),
           page_of("plans", AvailablePlan), "The plans of the account's reseller",
           links=(Link("AssignTheFirst", "post_services_plan_id",

@@ -95,6 +95,15 @@ class Quote(BaseModel):
     invoices: list[Invoice]
 
 
+class SummaryInvoice(Invoice):
+    """An invoice of the summary, with what KAZOO's summary shows beside it."""
+
+    plan: dict[str, Any] = Field(description="the plan it is rated with: its bookkeeper's "
+                                             "plans merged, by category and item (empty for "
+                                             "a bookkeeper that only bills removals)")
+    taxes: list[Any] = Field(description="KAZOO's; svc computes no taxes: always empty")
+
+
 # --- what svc keeps about an account ---------------------------------------------------------
 
 
@@ -130,7 +139,8 @@ class Summary(BaseModel):
     plans: dict[str, PlanAssignment]
     overrides: dict[str, Any]
     quantities: SummaryQuantities
-    invoices: list[Invoice] = Field(description="live, compared with the last synced state")
+    invoices: list[SummaryInvoice] = Field(
+        description="live, compared with the last synced state")
     dirty: bool
     last_sync: LastSync | None
 

@@ -17,7 +17,7 @@ from .coerce import MAX_QUANTITY
 from .invoice import Invoice, compare_invoices, rate_invoices, taken_over
 from .item import Quantities
 from .jsonmerge import Json
-from .merge import NO_OBJECT_PLANS, AssignedPlan, MergeCache, ObjectPlans
+from .merge import NO_OBJECT_PLANS, AssignedPlan, MergeCache, MergedPlan, ObjectPlans
 from .objects import NamingDocument, object_plans, plan_references
 from .plan import PlanInvalid, Violation, key_path, load_overrides, load_plan
 
@@ -43,11 +43,16 @@ class QuoteRequest:
 _DEFAULT_CACHE = MergeCache()
 
 
+def merged_plans(state: State, default_bookkeeper: Mapping[str, str] | None = None,
+                 cache: MergeCache = _DEFAULT_CACHE) -> list[MergedPlan]:
+    """The state's plans merged, one per bookkeeper: what each invoice is rated with."""
+    return cache.merge(state.plans, state.overrides, default_bookkeeper,
+                       object_plans=state.object_plans)
+
+
 def rate_state(state: State, default_bookkeeper: Mapping[str, str] | None = None,
                cache: MergeCache = _DEFAULT_CACHE) -> list[Invoice]:
-    merged = cache.merge(state.plans, state.overrides, default_bookkeeper,
-                         object_plans=state.object_plans)
-    return rate_invoices(merged, state.quantities)
+    return rate_invoices(merged_plans(state, default_bookkeeper, cache), state.quantities)
 
 
 def rate_quote(request: QuoteRequest, cache: MergeCache = _DEFAULT_CACHE) -> list[Invoice]:

@@ -10,6 +10,7 @@ origin in most deployments)."""
 
 from __future__ import annotations
 
+from http_api import PLAN
 from kazoo_tokens import kazoo_token
 
 UI_METADATA = {"version": "4.3-85", "ui": "monster-ui", "origin": "accounts"}  # monster.js:217
@@ -59,9 +60,15 @@ async def test_myaccount_service_plan_tab_reads_the_summary(api, accounts):
     answer = await api.call("GET", path, raw_token=token,
                             headers={"Origin": "https://monster.example"})
     assert answer.status == 200 and answer.body["auth_token"] == token
-    assert isinstance(answer.body["data"]["invoices"], list)
-    for invoice in answer.body["data"]["invoices"]:
-        assert isinstance(invoice.get("items", []), list)
+    data = answer.body["data"]
+    [invoice] = data["invoices"]
+    assert invoice["plan"] == PLAN["plan"]  # the merged plan (kz_services_invoice:public_json)
+    assert invoice["taxes"] == [] and invoice["bookkeeper"]["type"] == "local"
+    assert invoice["items"], invoice
+    for item in invoice["items"]:  # what servicePlan.js:93-130 renders
+        assert {"billable", "total", "name", "category", "item", "rate"} <= item.keys()
+    assert isinstance(data["billing_cycle"]["next"], int)
+    assert data["status"]["acceptable"] is True
 
 
 async def test_voip_app_lists_available_plans(api, accounts):

@@ -4,6 +4,8 @@ Each answer is also checked against the OpenAPI document (``conftest.Api``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from http_api import PLAN, add_devices, secret
@@ -28,7 +30,18 @@ async def test_summary_is_the_rpc_summary(api, client, channel, accounts):
     await add_devices(channel, accounts.client_a, 2)
     summary = await counted(api, accounts.client_a, 2)
     rpc = await client.call("summary", {"Account-ID": accounts.client_a})
-    assert summary == rpc["Summary"]
+    # KAZOO's view (kz_services:summary/1): the status object, reseller and billing cycle
+    # where the AMQP Summary has its status word, which stays as standing
+    kazoo = {key: summary.pop(key) for key in ("standing", "reseller", "billing_cycle")}
+    assert summary.pop("status") == {"acceptable": True, "reason": "good_standing",
+                                     "message": None}
+    assert summary == {k: v for k, v in rpc["Summary"].items() if k != "status"}
+    assert kazoo["standing"] == rpc["Summary"]["status"] == "good_standing"
+    assert kazoo["reseller"] == {"id": accounts.reseller_a, "is_reseller": False}
+    now = datetime.now(UTC)
+    following = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    assert kazoo["billing_cycle"] == {"next": int(following.timestamp()) + 62_167_219_200,
+                                      "period": 1, "unit": "month"}
     services = await api.account("GET", accounts.client_a, "/services")
     # KAZOO's GET /services is the assigned plans (cb_services.erl:198-199)
     assert services.status == 200 and services.bare == {"data": summary["plans"],
