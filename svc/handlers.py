@@ -17,6 +17,7 @@ from .invoicing import (
     current_state,
     default_bookkeeper,
     live_invoices,
+    with_plans,
 )
 from .jsonio import dumps
 from .memo import AnswerMemo
@@ -142,7 +143,7 @@ async def quote(repo: Repository, req: m.QuoteReq) -> r.QuoteReply:
     proposed = State(plans, overrides, quantities, current.object_plans)
     compared = current_under_proposed(current.plans, proposed, current.quantities)
     request = QuoteRequest(proposed, compared, await default_bookkeeper(repo, account))
-    return r.QuoteReply(quote=quote_json(rate_quote(request)))
+    return r.QuoteReply(quote={"invoices": with_plans(rate_quote(request), request)})
 
 
 @memoized(lambda req: ("summary", req.account_id))

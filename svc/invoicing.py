@@ -10,6 +10,7 @@ from typing import Any
 from .quantities import Counts
 from .rating import (
     AssignedPlan,
+    Invoice,
     ObjectPlans,
     Quantities,
     State,
@@ -147,13 +148,18 @@ async def default_bookkeeper(repo: Repository, account: Doc) -> dict[str, str]:
 
 async def live_invoices(repo: Repository, account: Doc, services: Doc) -> list[Doc]:
     """The present state compared with the last synced one, so pending activation charges
-    show; each invoice with the plan it is rated with (its bookkeeper's plans merged; empty
-    for a bookkeeper that only bills removals) and KAZOO's ``taxes`` (svc computes none)."""
-    present = await current_state(repo, services)
-    bookkeeper = await default_bookkeeper(repo, account)
-    invoices = rate_quote(QuoteRequest(present, billed_state(services, repo.store.identity),
-                                       bookkeeper))
-    plans = {merged.bookkeeper: merged.plan for merged in merged_plans(present, bookkeeper)}
+    show; each invoice with its plan."""
+    request = QuoteRequest(await current_state(repo, services),
+                           billed_state(services, repo.store.identity),
+                           await default_bookkeeper(repo, account))
+    return with_plans(rate_quote(request), request)
+
+
+def with_plans(invoices: list[Invoice], request: QuoteRequest) -> list[Doc]:
+    """Each invoice with the plan it is rated with (its bookkeeper's plans merged; empty for
+    a bookkeeper that only bills removals) and KAZOO's ``taxes`` (svc computes none)."""
+    plans = {merged.bookkeeper: merged.plan
+             for merged in merged_plans(request.proposed, request.default_bookkeeper)}
     return [{**invoice.as_json(), "plan": plans.get(invoice.bookkeeper, {}), "taxes": []}
             for invoice in invoices]
 

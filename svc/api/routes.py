@@ -33,7 +33,6 @@ from ..models.documents import (
 )
 from ..models.replies import (
     PlanChangeReply,
-    QuoteReply,
     ReconcileReply,
     ReplyFields,
     ResellerReply,
@@ -42,7 +41,7 @@ from ..models.replies import (
 )
 from ..models.requests import REQUESTS, Envelope
 from .models import Overrides, Page, Success
-from .summary import KazooSummary, kazoo_summary
+from .views import KazooQuote, KazooSummary, kazoo_quote, kazoo_summary
 
 PREFIX = "/v2/accounts/{account_id}"
 Doc = dict[str, Any]
@@ -238,7 +237,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/services/manual", ("overrides", "manual_set_req"), _SUMMARY,
           "Deep-merge into the manual quantities (KAZOO's PATCH)", body=("quantities", "merge"),
           map_body="quantities", merged=True),
-    Route("POST", "/services/quote", ("quote", "quote_req"), whole(QuoteReply),
+    Route("POST", "/services/quote", ("quote", "quote_req"),
+          Data(Success[KazooQuote], lambda reply: kazoo_quote(reply.quote).model_dump()),
           "Quote the account as it is, or with other plans, overrides or quantity changes; "
           "changes nothing", body=("plans", "overrides", "changes"), access=Access.READ),
     Route("POST", "/services/sync", ("sync", "sync_req"), whole(SyncReply),

@@ -91,17 +91,19 @@ class Invoice(BaseModel):
     summary: InvoiceSummary
 
 
-class Quote(BaseModel):
-    invoices: list[Invoice]
-
-
-class SummaryInvoice(Invoice):
-    """An invoice of the summary, with what KAZOO's summary shows beside it."""
+class InvoiceWithPlan(Invoice):
+    """An invoice of an account (its summary, a quote by account), with what KAZOO's summary
+    shows beside it."""
 
     plan: dict[str, Any] = Field(description="the plan it is rated with: its bookkeeper's "
                                              "plans merged, by category and item (empty for "
                                              "a bookkeeper that only bills removals)")
     taxes: list[Any] = Field(description="KAZOO's; svc computes no taxes: always empty")
+
+
+class Quote(BaseModel):
+    invoices: list[InvoiceWithPlan | Invoice] = Field(
+        description="by account, each with its plan; from a quote document, without")
 
 
 # --- what svc keeps about an account ---------------------------------------------------------
@@ -139,7 +141,7 @@ class Summary(BaseModel):
     plans: dict[str, PlanAssignment]
     overrides: dict[str, Any]
     quantities: SummaryQuantities
-    invoices: list[SummaryInvoice] = Field(
+    invoices: list[InvoiceWithPlan] = Field(
         description="live, compared with the last synced state")
     dirty: bool
     last_sync: LastSync | None

@@ -6,9 +6,9 @@ Each request's reply is in ``replies``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ..rating.quote import Count, QuoteDocument
 from .fields import Delta, Moment, Reason
@@ -48,12 +48,19 @@ class PlanRef(BaseModel):
     overrides: dict[str, Any] | None = None
 
 
+def _plan_ref(value: Any) -> Any:
+    """A plan id alone names the plan with no overrides."""
+    return {"id": value} if isinstance(value, str) else value
+
+
 class QuoteReq(Envelope):
     """Either a whole quote document, or an account's state with what-if changes."""
 
     quote_request: QuoteDocument | None = Field(None, alias="Quote-Request")
     account_id: str | None = Field(None, alias="Account-ID", min_length=1)
-    plans: list[PlanRef] | None = Field(None, alias="Plans")
+    plans: list[Annotated[PlanRef, BeforeValidator(_plan_ref)]] | None = Field(
+        None, alias="Plans", description="the plans instead of those assigned: ids, or "
+                                         "{id, vendor_id, overrides} (KAZOO takes both)")
     overrides: dict[str, Any] | None = Field(None, alias="Overrides")
     changes: dict[str, dict[str, Delta]] | None = Field(None, alias="Changes")
 

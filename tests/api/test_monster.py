@@ -137,3 +137,18 @@ async def test_a_bulk_change_is_all_or_nothing(api, accounts):
     after = (await api.account("GET", accounts.client_a, "/services/summary")).body["data"]
     assert (after["plans"], after["overrides"]) == (before["plans"], before["overrides"]) == (
         {}, {})
+
+
+async def test_accounts_wizard_quotes_plans_by_id(api, accounts):
+    """MA submodules/serviceItemsListing/serviceItemsListing.js (~183) posts
+    ``{data: {plans: [plan ids]}}`` to accounts/{accountId}/services/quote and renders
+    ``invoices[0].plan`` (~390-405): KAZOO answers the account's summary as if it had exactly
+    those plans (cb_services validate_service_plan QUOTE)."""
+    token = kazoo_token(accounts.reseller_a, owner_id="admin")
+    answer = await api.call("POST", f"/v2/accounts/{accounts.client_a}/services/quote",
+                            raw_token=token, body=monster({"plans": ["gold"]}))
+    assert answer.status == 200, answer.body
+    [invoice] = answer.body["data"]["invoices"]
+    assert invoice["plan"] == PLAN["plan"]
+    assert answer.body["data"]["quote"]["invoices"] == answer.body["data"]["invoices"]
+    assert (await api.account("GET", accounts.client_a, "/services")).body["data"] == {}

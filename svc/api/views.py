@@ -1,6 +1,7 @@
-"""KAZOO's view of an account's services (``kz_services:summary/1``, what crossbar answers for
-``GET /services/summary``): svc's Summary with KAZOO's ``status`` object, ``reseller`` and
-``billing_cycle``. svc's own fields stay beside them; its status word is ``standing``."""
+"""KAZOO's views of svc's replies, where crossbar answers another shape: the summary
+(``kz_services:summary/1``: svc's Summary with KAZOO's ``status`` object, ``reseller`` and
+``billing_cycle``; svc's status word stays as ``standing``) and the quote (the summary of the
+account as quoted: its ``invoices`` at the top, beside svc's ``quote``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..models.documents import Summary
+from ..models.documents import InvoiceWithPlan, Quote, Summary
 from ..models.fields import Gregorian, gregorian_of
 
 
@@ -51,3 +52,13 @@ def kazoo_summary(summary: Summary, now: datetime) -> KazooSummary:
         standing=summary.status,
         reseller=ResellerOf(id=summary.reseller_id, is_reseller=summary.is_reseller),
         billing_cycle=BillingCycle(next=gregorian_of(following.timestamp())))
+
+
+class KazooQuote(BaseModel):
+    quote: Quote = Field(description="svc's quote")
+    invoices: list[InvoiceWithPlan] = Field(description="the quote's invoices, where KAZOO's "
+                                                        "summary has them")
+
+
+def kazoo_quote(quote: Quote) -> KazooQuote:
+    return KazooQuote(quote=quote, invoices=quote.invoices)
