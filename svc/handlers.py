@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from .bookkeepers.local import ledger as local_ledger
+from .crossbar_filter import crossbar_filter
 from .invoicing import (
     apply_changes,
     assigned_plans,
@@ -171,11 +172,13 @@ async def plan_delete(repo: Repository, req: m.PlanIdRequest) -> r.PlanIdReply:
     return r.PlanIdReply(plan_id=req.plan_id)
 
 
-async def available_plans(repo: Repository, req: m.AccountRequest) -> r.AvailablePlansReply:
-    plans = await repo.available_plans(req.account_id)
+async def available_plans(repo: Repository, req: m.AvailablePlansReq
+                          ) -> r.AvailablePlansReply:
+    wanted = crossbar_filter(req.filters)
     return r.AvailablePlansReply(plans=[
-        {k: p.doc.get(k) for k in ("id", "vendor_id", "name", "description", "category")}
-        for p in plans])
+        {**{k: p.doc.get(k) for k in ("id", "vendor_id", "name", "description", "category")},
+         "doc": p.doc.get("doc") if req.details else None}
+        for p in await repo.available_plans(req.account_id) if wanted(p.doc.get("doc") or {})])
 
 
 async def default_plan_set(repo: Repository, req: m.DefaultPlanSetReq) -> r.PlanIdReply:

@@ -13,7 +13,7 @@ the RPC's own.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 
 from ..auth.permissions import Access
 from ..bookkeepers.local import ledger_csv
+from ..crossbar_filter import filters_of
 from ..models.documents import (
     AuditEntry,
     AvailablePlan,
@@ -176,10 +177,13 @@ class Route:
         return {**given, "merge": True} if self.merged else given
 
     def request_fields(self, match_info: dict[str, str], query: BaseModel | None,
-                       body: BaseModel | None) -> Doc:
-        """The request model's input by alias, from the validated path, query and body."""
+                       body: BaseModel | None, query_string: Mapping[str, str]) -> Doc:
+        """The request model's input by alias, from the validated path, query and body, and
+        crossbar's filters from the query string where the request takes them."""
         fields = self.model.model_fields
         given = {alias: match_info[param] for param, alias in self.path_fields.items()}
+        if "filters" in fields:
+            given["Filters"] = filters_of(query_string)
         for values in (query, body):
             if values is not None:
                 given.update({fields[key].alias or key: getattr(values, key)
@@ -218,7 +222,10 @@ ROUTES: tuple[Route, ...] = (
           "cycle, each invoice's plan) with svc's own fields: plans, overrides, quantities, "
           "live invoices, standing"),
     Route("GET", "/services/available", ("plans", "available_plans_req"),
-          page_of("plans", AvailablePlan), "The plans of the account's reseller",
+          page_of("plans", AvailablePlan), "The plans of the account's reseller; with "
+          "`details=true` each with its document; crossbar's `filter_<path>`, "
+          "`filter_not_<path>`, `has_key`, `key_missing` and `has_value` select on it",
+          query=("details",),
           links=(Link("AssignTheFirst", "post_services_plan_id",
                       {"path.plan_id": "$response.body#/data/0/id"}),)),
     Route("GET", "/services/overrides", ("summary", "summary_req"),

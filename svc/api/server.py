@@ -143,7 +143,7 @@ class HttpApi:
         return route.model.model_validate({
             "App-Name": APP_NAME, "App-Version": __version__, "Event-Category": "services",
             "Event-Name": route.request[1], "Msg-ID": msg_id,
-            **route.request_fields(dict(request.match_info), query, body)})
+            **route.request_fields(dict(request.match_info), query, body, request.query)})
 
     def _failure(self, request: web.Request, route: Route, error: Exception, meta: Meta,
                  account_id: str) -> web.Response:

@@ -162,6 +162,8 @@ class AvailablePlan(BaseModel):
     name: str | None
     description: str | None
     category: str | None
+    doc: Omitted[dict[str, Any]] = Field(None, description="the plan's document, with "
+                                                           "Details (KAZOO's details=true)")
 
 
 class QuantityChange(BaseModel):

@@ -134,6 +134,14 @@ class PlansChangeReq(AccountRequest):
                 for item in self.add or self.plans]
 
 
+class AvailablePlansReq(AccountRequest):
+    details: bool = Field(False, alias="Details", description="each plan with its document")
+    filters: dict[str, str] = Field(
+        {}, alias="Filters", description="crossbar's filters on the plans' documents "
+        "(filter_<path>, filter_not_<path>, has_key, key_missing, has_value): over HTTP, "
+        "the query string's")
+
+
 class OverridesSetReq(AccountRequest):
     overrides: dict[str, Any] = Field(alias="Overrides")
     merge: bool = Field(False, alias="Merge")
@@ -190,7 +198,7 @@ REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("plans", "plan_put_req"): PlanPutReq,
     ("plans", "plan_get_req"): PlanIdRequest,
     ("plans", "plan_delete_req"): PlanIdRequest,
-    ("plans", "available_plans_req"): AccountRequest,
+    ("plans", "available_plans_req"): AvailablePlansReq,
     ("plans", "default_plan_set_req"): DefaultPlanSetReq,
     ("plans", "default_plan_get_req"): AccountRequest,
     ("plans", "bookkeeper_set_req"): BookkeeperSetReq,

@@ -71,15 +71,28 @@ async def test_myaccount_service_plan_tab_reads_the_summary(api, accounts):
     assert data["status"]["acceptable"] is True
 
 
-async def test_voip_app_lists_available_plans(api, accounts):
+async def test_voip_app_lists_its_licensed_user_roles(api, accounts, client):
     """MV app.js:103-109 calls services.listAvailable (jquery.kazoosdk.js:442) with the query
-    paginate=false&filter_merge.strategy=cumulative and keys data[] by id (MV app.js:112)."""
+    paginate=false&filter_merge.strategy=cumulative and keys data[] by id (MV app.js:112):
+    its licensed-user roles are the reseller's cumulative plans only (crossbar_filter.erl)."""
+    role = {"name": "Call Center Agent", "merge": {"strategy": "cumulative"},
+            "plan": {"users": {"user": {"rate": 7}}}}
+    await client.call("plan_put", {"Account-ID": accounts.reseller_a,
+                                   "Plan": {"id": "agent", "doc": role}})
     token = kazoo_token(accounts.client_a)
-    answer = await api.call("GET", f"/v2/accounts/{accounts.client_a}/services/available"
-                                   "?paginate=false&filter_merge.strategy=cumulative",
+    path = f"/v2/accounts/{accounts.client_a}/services/available"
+    answer = await api.call("GET", path + "?paginate=false&filter_merge.strategy=cumulative",
                             raw_token=token)
     assert answer.status == 200
-    assert {plan["id"]: plan["name"] for plan in answer.body["data"]} == {"gold": "Gold"}
+    assert {plan["id"]: plan["name"] for plan in answer.body["data"]} == {
+        "agent": "Call Center Agent"}
+    assert "doc" not in answer.body["data"][0]
+    every = await api.call("GET", path + "?details=true", raw_token=token)
+    assert {plan["id"]: plan["doc"] for plan in every.body["data"]} == {
+        "agent": role, "gold": PLAN}
+    others = await api.call("GET", path + "?filter_not_merge.strategy=cumulative",
+                            raw_token=token)
+    assert [plan["id"] for plan in others.body["data"]] == ["gold"]
 
 
 async def test_a_client_login_cannot_change_its_own_billing(api, accounts):
