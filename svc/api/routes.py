@@ -132,6 +132,8 @@ class Route:
     # (``{"data": {"devices": …}}``, cb_services' overrides and manual)
     map_body: str | None = None
     merged: bool = False  # PATCH: always merged into what is in place (KAZOO)
+    # KAZOO's names of query parameters, for svc's (``created_from`` -> ``since``)
+    query_names: dict[str, str] = field(default_factory=dict)
     # derived from the request model:
     model: type[Envelope] = field(init=False)
     body_model: type[BaseModel] | None = field(init=False)
@@ -164,6 +166,12 @@ class Route:
     def operation_id(self) -> str:
         words = re.sub(r"[{}]", "", self.path).strip("/").replace("/", "_")
         return f"{self.method.lower()}_{words}"
+
+    def query_input(self, query: Mapping[str, str]) -> dict[str, str]:
+        """The query model's input: a KAZOO name counts where svc's own is not given."""
+        renamed = {svc: query[kazoo] for kazoo, svc in self.query_names.items()
+                   if kazoo in query}
+        return {**renamed, **query}
 
     def body_input(self, given: Doc) -> Doc:
         """The body model's input from a body's data: svc's own form (``{overrides, …}``), or
@@ -288,6 +296,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/services/audit", ("audit", "audit_req"), page_of("entries", AuditEntry),
           "The account's audit trail, newest first: who changed what, when and why",
           query=("since", "until", "page_size", "start_key"),
+          query_names={"created_from": "since", "created_to": "until"},
           links=(Link("NextPage", "get_services_audit",
                       {"query.start_key": "$response.body#/next_start_key"}),)),
     Route("POST", "/services/{plan_id}", ("assign", "assign_plan_req"), whole(PlanChangeReply),

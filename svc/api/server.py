@@ -130,7 +130,8 @@ class HttpApi:
         """The request model, from the path, the query string and the body, each validated
         with the request model's own rules; every bad field is named."""
         violations: list[Doc] = []
-        query = _validated(route.query_model, dict(request.query), violations, _query_path)
+        query = _validated(route.query_model, route.query_input(request.query), violations,
+                           _query_path)
         body = None
         if route.body_model is not None:
             given = request_data(await read_json(request, self.max_bytes),

@@ -185,6 +185,12 @@ async def test_every_change_is_in_the_audit_trail_in_order_across_a_restart(
         "plan_removed", "status_changed", "delivery"]
     older = await audit_page(api, account, f"?until={since}&page_size=2")
     assert [entry["action"] for entry in older["data"]] == ["delivery", "quantities_daily"]
+    # KAZOO's names (cb_services load_audit_logs: crossbar_view's created_from/created_to)
+    at = by_action["delivery"]["at"]  # Gregorian seconds, as KAZOO's clients send them
+    assert (await audit_page(api, account, f"?created_from={at}"))["data"] == (
+        await audit_page(api, account, f"?since={at}"))["data"]
+    assert (await audit_page(api, account, f"?created_to={since}&page_size=2"))["data"] == (
+        older["data"])
 
     await service.stop()
     restarted = Service(settings)
