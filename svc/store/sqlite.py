@@ -99,6 +99,7 @@ def _translated() -> Iterator[None]:
 
 BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_EVERY_S = 1.0
+CHECKPOINT_BUSY_MS = 100
 
 
 def versions_query(keys: int) -> str:
@@ -130,13 +131,14 @@ class SQLiteStore(DocumentStore):
         # WAL with synchronous=NORMAL survives a killed process (not a power cut) and lets
         # readers of other tools look at the file while svc writes; a commit then writes the
         # log without waiting for the disk. Checkpoints, which do wait for it, run in a thread
-        # of their own (``_checkpoint_soon``), never in a commit on the loop.
+        # of their own (``_checkpoint``), never in a commit on the loop.
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA synchronous=NORMAL")
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         await self._migrate()
         self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._checkpointer.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # a reader still on an old snapshot holds a checkpoint up, and units wait for it
+        await self._checkpointer.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
         read_only = f"{self.path.resolve().as_uri()}?mode=ro"
         self._read_db = await aiosqlite.connect(read_only, uri=True, isolation_level=None)
         await self._read_db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -230,8 +232,7 @@ class SQLiteStore(DocumentStore):
                 pause = min(pause * 2, 0.05)
 
     def _checkpoint_soon(self) -> None:
-        """At most one checkpoint running, and one a second: the log is copied into the
-        database in a thread while units go on committing."""
+        """At most one checkpoint waiting or running, and one a second."""
         now = time.monotonic()
         if (self._checkpoint_task is None or self._checkpoint_task.done()) and (
                 now - self._checkpointed_at >= CHECKPOINT_EVERY_S):
@@ -239,9 +240,15 @@ class SQLiteStore(DocumentStore):
             self._checkpoint_task = asyncio.create_task(self._checkpoint())
 
     async def _checkpoint(self) -> None:
-        if self._checkpointer is not None:
-            with contextlib.suppress(sqlite3.Error):  # busy: the next one copies more
-                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """The log copied into the database and emptied, in a thread, under the write lock:
+        with no unit writing meanwhile, the checkpoint completes and the log starts again
+        from its beginning (a checkpoint beside a steady writer never catches up with it, and
+        the log grew by gigabytes an hour). Units wait for it with the loop free."""
+        if self._checkpointer is None:
+            return
+        async with self._lock:
+            with contextlib.suppress(sqlite3.Error):  # a reader held on: the next one will do
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """A unit reads on the writer, to see its own writes; any other read on the read-only
