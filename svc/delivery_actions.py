@@ -1,7 +1,8 @@
-"""What an operator does with a delivery that cannot go through: re-route it to the account's
-present bookkeeper, or abandon it with a reason. Each is an audited change, and the account is
-synced at once so that its snapshot goes on (``delivery_reroute_req``,
-``delivery_abandon_req``; ``POST …/services/deliveries/{id}/reroute`` and ``/abandon``)."""
+"""What an operator does with a delivery that did not go through: retry it with its key,
+re-route it to the account's present bookkeeper, or abandon it with a reason. The account is
+synced at once so that its snapshot goes on, and a re-route or an abandon is an audited change
+(``delivery_retry_req``, ``delivery_reroute_req``, ``delivery_abandon_req``;
+``POST …/services/deliveries/{id}/retry``, ``/reroute`` and ``/abandon``)."""
 
 from __future__ import annotations
 
@@ -21,17 +22,42 @@ from .sync.stuck import UNSETTLED
 Doc = dict[str, Any]
 
 
-async def _unsettled(repo: Repository, req: m.DeliveryRetryReq) -> Doc:
-    """The delivery record, if it is of the account and still owed by its snapshot."""
+async def _delivery(repo: Repository, req: m.DeliveryRetryReq) -> Doc:
+    """The delivery record, if it is of the account."""
     found = await repo.store.get("deliveries", req.delivery_id)
     if found is None or found.doc["account_id"] != req.account_id:
         raise Rejected("delivery_not_found", f"no delivery {req.delivery_id}")
-    services = await repo.services(req.account_id) or {}
-    if found.doc["state"] not in UNSETTLED or \
-            found.doc["snapshot_seq"] != services.get("billed_seq", 0) + 1:
-        raise Rejected("conflict", f"delivery {req.delivery_id} is {found.doc['state']}: "
-                                   "only a failed or unanswered delivery can be settled")
     return found.doc
+
+
+async def _synced(sync: SyncLoop, repo: Repository, req: m.DeliveryRetryReq
+                  ) -> r.DeliveryReply:
+    """The account synced now; the delivery as it is after."""
+    await sync.sync_now(req.account_id)
+    return r.DeliveryReply(delivery=delivery_of(
+        await repo.store.get("deliveries", req.delivery_id)))
+
+
+async def _unsettled(repo: Repository, req: m.DeliveryRetryReq) -> Doc:
+    """The delivery record, if it is of the account and still owed by its snapshot."""
+    record = await _delivery(repo, req)
+    services = await repo.services(req.account_id) or {}
+    if record["state"] not in UNSETTLED or \
+            record["snapshot_seq"] != services.get("billed_seq", 0) + 1:
+        raise Rejected("conflict", f"delivery {req.delivery_id} is {record['state']}: "
+                                   "only a failed or unanswered delivery can be settled")
+    return record
+
+
+def delivery_retry_handler(sync: SyncLoop) -> Handler:
+    """A failed delivery goes again by syncing its account now, which re-sends exactly the
+    failed invoices of the snapshot with their records' keys."""
+    async def retry(repo: Repository, req: m.DeliveryRetryReq) -> r.DeliveryReply:
+        if (await _delivery(repo, req))["state"] != "failed":
+            raise Rejected("conflict", f"delivery {req.delivery_id} has not failed")
+        return await _synced(sync, repo, req)
+
+    return retry
 
 
 async def _present_bookkeepers(repo: Repository, account_id: str) -> set[Bookkeeper]:
@@ -52,9 +78,7 @@ def delivery_reroute_handler(sync: SyncLoop) -> Handler:
                 repo, req.account_id):
             raise Rejected("conflict", f"{record['bookkeeper']['id']} is still the account's "
                                        "bookkeeper: fix it, or abandon the delivery")
-        await sync.sync_now(req.account_id)
-        return r.DeliveryReply(delivery=delivery_of(
-            await repo.store.get("deliveries", req.delivery_id)))
+        return await _synced(sync, repo, req)
 
     return reroute
 
@@ -73,13 +97,12 @@ def delivery_abandon_handler(sync: SyncLoop) -> Handler:
         await sync.leases.settle_delivery(req.delivery_id, abandoned, Change(
             req.account_id, "delivery_abandoned", {"state": record["state"]},
             {"id": req.delivery_id, "state": "abandoned", "reason": req.reason}))
-        await sync.sync_now(req.account_id)
-        return r.DeliveryReply(delivery=delivery_of(
-            await repo.store.get("deliveries", req.delivery_id)))
+        return await _synced(sync, repo, req)
 
     return abandon
 
 
 def delivery_actions(sync: SyncLoop) -> dict[tuple[str, str], Handler]:
-    return {("sync", "delivery_reroute_req"): delivery_reroute_handler(sync),
+    return {("sync", "delivery_retry_req"): delivery_retry_handler(sync),
+            ("sync", "delivery_reroute_req"): delivery_reroute_handler(sync),
             ("sync", "delivery_abandon_req"): delivery_abandon_handler(sync)}

@@ -382,24 +382,6 @@ async def ledger(repo: Repository, req: m.LedgerReq) -> r.LedgerReply:
     return r.LedgerReply(entries=await local_ledger(repo, req.account_id, req.from_, req.to))
 
 
-def delivery_retry_handler(sync_now: Callable[[str], Awaitable[Any]]) -> Handler:
-    """``delivery_retry_req``: a failed delivery goes again by syncing its account now, which
-    re-sends exactly the failed invoices of the snapshot with their records' keys."""
-    async def retry(repo: Repository, req: m.DeliveryRetryReq) -> r.DeliveryReply:
-        async def delivery() -> Versioned:
-            found = await repo.store.get("deliveries", req.delivery_id)
-            if found is None or found.doc["account_id"] != req.account_id:
-                raise Rejected("delivery_not_found", f"no delivery {req.delivery_id}")
-            return found
-
-        if (await delivery()).doc["state"] != "failed":
-            raise Rejected("conflict", f"delivery {req.delivery_id} has not failed")
-        await sync_now(req.account_id)
-        return r.DeliveryReply(delivery=delivery_of(await delivery()))
-
-    return retry
-
-
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("quote", "quote_req"): quote,
     ("summary", "summary_req"): summary,

@@ -21,7 +21,7 @@ from svc.amqp.schemas import drift, generate, write
 from svc.bookkeepers.abc import Answer, BookkeeperAdapter
 from svc.cli.schemas import register
 from svc.delivery_actions import delivery_actions
-from svc.handlers import HANDLERS, Handler, delivery_retry_handler, sync_handler
+from svc.handlers import HANDLERS, Handler, sync_handler
 from svc.ingest.notices import Poison, document_change, read_notice
 from svc.jsonio import dumps
 from svc.models.replies import REPLIES, ReplyFields
@@ -276,7 +276,6 @@ async def test_replies_and_events_match_their_schemas(repo):
                     delinquent_recheck_s=3600)
     handlers = {request: answers_with_its_model(request[1], handler) for request, handler in {
         **HANDLERS, ("sync", "sync_req"): sync_handler(sync.sync_now),
-        ("sync", "delivery_retry_req"): delivery_retry_handler(sync.sync_now),
         **delivery_actions(sync)}.items()}
     for account_id, tree in ((MASTER, []), (ACCOUNT, [MASTER])):
         doc = {"_id": account_id, "pvt_type": "account", "pvt_tree": tree, "name": "a"}
