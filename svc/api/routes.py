@@ -42,7 +42,7 @@ from ..models.replies import (
 )
 from ..models.requests import REQUESTS, Envelope
 from .models import Overrides, Page, Success
-from .views import KazooQuote, KazooSummary, kazoo_quote, kazoo_summary
+from .views import KazooQuote, KazooSummary, kazoo_quote, kazoo_summary, summary_csv
 
 PREFIX = "/v2/accounts/{account_id}"
 Doc = dict[str, Any]
@@ -228,7 +228,8 @@ ROUTES: tuple[Route, ...] = (
               reply.summary, datetime.now(UTC)).model_dump()),
           "The account's services as KAZOO shows them (status object, reseller, billing "
           "cycle, each invoice's plan) with svc's own fields: plans, overrides, quantities, "
-          "live invoices, standing"),
+          "live invoices, standing; the invoices' items as CSV with `Accept: text/csv` or "
+          "`accept=csv`", csv=lambda reply: summary_csv(reply.summary)),
     Route("GET", "/services/available", ("plans", "available_plans_req"),
           page_of("plans", AvailablePlan), "The plans of the account's reseller; with "
           "`details=true` each with its document; crossbar's `filter_<path>`, "

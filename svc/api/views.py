@@ -1,10 +1,13 @@
 """KAZOO's views of svc's replies, where crossbar answers another shape: the summary
 (``kz_services:summary/1``: svc's Summary with KAZOO's ``status`` object, ``reseller`` and
 ``billing_cycle``; svc's status word stays as ``standing``) and the quote (the summary of the
-account as quoted: its ``invoices`` at the top, beside svc's ``quote``)."""
+account as quoted: its ``invoices`` at the top, beside svc's ``quote``), and the summary as
+CSV."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -62,3 +65,23 @@ class KazooQuote(BaseModel):
 
 def kazoo_quote(quote: Quote) -> KazooQuote:
     return KazooQuote(quote=quote, invoices=quote.invoices)
+
+
+SUMMARY_CSV_COLUMNS = ("bookkeeper", "category", "item", "name", "quantity", "billable", "rate",
+                       "discount", "total")
+
+
+def summary_csv(summary: Summary) -> str:
+    """KAZOO's summary as CSV (cb_services ``to_response`` for ``csv``): the items of every
+    invoice, a line each, with the invoice's bookkeeper; money as rated (Decimal)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, SUMMARY_CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for invoice in summary.invoices:
+        for item in invoice.items:
+            writer.writerow({
+                "bookkeeper": invoice.bookkeeper.id, "category": item.category,
+                "item": item.item, "name": item.name, "quantity": item.quantity,
+                "billable": item.billable, "rate": item.rate,
+                "discount": item.discounts.total if item.discounts else "", "total": item.total})
+    return out.getvalue()

@@ -10,8 +10,12 @@ origin in most deployments)."""
 
 from __future__ import annotations
 
-from http_api import PLAN
+import csv
+import io
+
+from http_api import PLAN, add_devices
 from kazoo_tokens import kazoo_token
+from waiting import eventually
 
 UI_METADATA = {"version": "4.3-85", "ui": "monster-ui", "origin": "accounts"}  # monster.js:217
 
@@ -165,3 +169,29 @@ async def test_accounts_wizard_quotes_plans_by_id(api, accounts):
     assert invoice["plan"] == PLAN["plan"]
     assert answer.body["data"]["quote"]["invoices"] == answer.body["data"]["invoices"]
     assert (await api.account("GET", accounts.client_a, "/services")).body["data"] == {}
+
+
+async def test_myaccount_balance_tab_downloads_the_summary_as_csv(api, accounts, channel):
+    """M src/apps/myaccount/submodules/balance/balance.js (~205-215, ~294-300) links to
+    accounts/{accountId}/services/summary?accept=csv&auth_token=<token> (a browser download:
+    the token in the query string); cb_services answers the invoices' items as CSV."""
+    await api.account("POST", accounts.client_a, "/services/gold", token="reseller_a")
+    await add_devices(channel, accounts.client_a, 2)
+
+    async def counted() -> bool:
+        summary = await api.account("GET", accounts.client_a, "/services/summary")
+        return summary.body["data"]["quantities"]["account"] == {"devices": {"sip_device": 2}}
+
+    await eventually(counted)
+    token = kazoo_token(accounts.client_a, owner_id="user1")
+    async with api.session.get(api.base + f"/v2/accounts/{accounts.client_a}/services/summary"
+                               f"?accept=csv&auth_token={token}") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/csv")
+        lines = list(csv.DictReader(io.StringIO(await response.text())))
+    devices = next(line for line in lines if line["category"] == "devices")
+    assert (devices["item"], devices["quantity"], devices["rate"], devices["total"]) == (
+        "_all", "2", "2", "4")
+    json = (await api.account("GET", accounts.client_a, "/services/summary")).body["data"]
+    assert {line["bookkeeper"] for line in lines} == {
+        invoice["bookkeeper"]["id"] for invoice in json["invoices"]}
