@@ -117,7 +117,8 @@ def _quote_key(req: m.QuoteReq) -> Hashable | None:
     if req.quote_request is not None:  # no store reads; its merged plans are cached
         return None
     return ("quote", req.account_id, dumps(
-        req.model_dump(include={"plans", "overrides", "changes"}), sort_keys=True))
+        req.model_dump(include={"plans", "add", "delete", "overrides", "changes"}),
+        sort_keys=True))
 
 
 @memoized(_quote_key)
@@ -129,10 +130,10 @@ async def quote(repo: Repository, req: m.QuoteReq) -> r.QuoteReply:
     services = await repo.services(req.account_id)
     current = await current_state(repo, services)
     plans = current.plans
-    if req.plans is not None:
+    if (quoted := req.quoted_plans()) is not None:
         reseller = account["reseller_id"] or account["id"]
         refs = {ref.id: {"vendor_id": ref.vendor_id or reseller,
-                         "overrides": ref.overrides or {}} for ref in req.plans}
+                         "overrides": ref.overrides or {}} for ref in quoted}
         for plan_id, entry in refs.items():
             await repo.get_plan(entry["vendor_id"], plan_id)  # plan_not_found if missing
         plans = await assigned_plans(repo, refs)

@@ -256,7 +256,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/services/quote", ("quote", "quote_req"),
           Data(Success[KazooQuote], lambda reply: kazoo_quote(reply.quote).model_dump()),
           "Quote the account as it is, or with other plans, overrides or quantity changes; "
-          "changes nothing", body=("plans", "overrides", "changes"), access=Access.READ),
+          "changes nothing", body=("plans", "add", "delete", "overrides", "changes"),
+          access=Access.READ),
     Route("POST", "/services/sync", ("sync", "sync_req"), whole(SyncReply),
           "Sync the account with its bookkeepers now", body=(),
           links=(Link("ItsDeliveries", "get_services_deliveries", {}),)),

@@ -61,12 +61,23 @@ class QuoteReq(Envelope):
     plans: list[Annotated[PlanRef, BeforeValidator(_plan_ref)]] | None = Field(
         None, alias="Plans", description="the plans instead of those assigned: ids, or "
                                          "{id, vendor_id, overrides} (KAZOO takes both)")
+    add: list[Annotated[PlanRef, BeforeValidator(_plan_ref)]] | None = Field(
+        None, alias="Add", description="KAZOO's name of `Plans`, when it is not given")
+    delete: list[str] = Field([], alias="Delete", description="plan ids left out of `Plans`")
     overrides: dict[str, Any] | None = Field(None, alias="Overrides")
     changes: dict[str, dict[str, Delta]] | None = Field(None, alias="Changes")
 
+    def quoted_plans(self) -> list[PlanRef] | None:
+        """The plans to quote (KAZOO: all removed, ``add`` assigned, ``delete`` unassigned);
+        ``None``: those assigned."""
+        plans = self.plans if self.plans is not None else self.add
+        if plans is None:
+            return None
+        return [plan for plan in plans if plan.id not in self.delete]
+
     @model_validator(mode="after")
     def _one_form(self) -> QuoteReq:
-        by_account = (self.account_id, self.plans, self.overrides, self.changes)
+        by_account = (self.account_id, self.plans, self.add, self.overrides, self.changes)
         if self.quote_request is not None and any(v is not None for v in by_account):
             raise ValueError("Quote-Request excludes Account-ID, Plans, Overrides and Changes")
         if self.quote_request is None and self.account_id is None:
