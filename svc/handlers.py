@@ -378,6 +378,14 @@ async def audit_trail(repo: Repository, req: m.AuditReq) -> r.AuditReply:
     return r.AuditReply(entries=page, next_start_key=next_key)
 
 
+async def audit_entry(repo: Repository, req: m.AuditEntryReq) -> r.AuditEntryReply:
+    await repo.existing_account(req.account_id)
+    found = await audit.entry(repo.store, req.account_id, req.entry_id)
+    if found is None:
+        raise Rejected("audit_entry_not_found", f"no audit entry {req.entry_id}")
+    return r.AuditEntryReply(entry=found)
+
+
 async def ledger(repo: Repository, req: m.LedgerReq) -> r.LedgerReply:
     await repo.existing_account(req.account_id)
     return r.LedgerReply(entries=await local_ledger(repo, req.account_id, req.from_, req.to))
@@ -405,5 +413,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("standing", "standing_req"): standing,
     ("sync", "deliveries_req"): deliveries,
     ("audit", "audit_req"): audit_trail,
+    ("audit", "audit_entry_req"): audit_entry,
     ("sync", "ledger_req"): ledger,
 }

@@ -25,6 +25,7 @@ ERRORS: dict[str, tuple[int, str | None]] = {
     "account_not_found": (404, "bad_identifier"),  # also every account the caller may not see
     "plan_not_found": (404, "bad_identifier"),  # also another reseller's plan
     "delivery_not_found": (404, "bad_identifier"),
+    "audit_entry_not_found": (404, "bad_identifier"),
     "not_assigned": (404, "plan_is_not_assigned"),
     "not_found": (404, "faulty_request"),  # no such route (cb_context.erl:991-992)
     "method_not_allowed": (405, None),

@@ -140,7 +140,10 @@ def openapi() -> dict[str, Any]:
                             "schema": {"type": "string", "minLength": 1}},
                 "delivery_id": {"name": "delivery_id", "in": "path", "required": True,
                                 "schema": {"type": "string", "minLength": 1},
-                                "description": "a delivery's `id`, URL-encoded"}},
+                                "description": "a delivery's `id`, URL-encoded"},
+                "entry_id": {"name": "entry_id", "in": "path", "required": True,
+                             "schema": {"type": "string", "minLength": 1},
+                             "description": "an audit entry's `id`, URL-encoded"}},
             "responses": {name: {"description": when, "content": {JSON: {
                 "schema": schema[("failure", "answer")]}}} for name, when in ERRORS.values()},
             "securitySchemes": {

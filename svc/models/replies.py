@@ -134,6 +134,10 @@ class AuditReply(PageReply):
     entries: list[AuditEntry] = Field(alias="Entries")
 
 
+class AuditEntryReply(ReplyFields):
+    entry: AuditEntry = Field(alias="Entry")
+
+
 class LedgerReply(ReplyFields):
     entries: list[LedgerEntry] = Field(alias="Entries", description="oldest first")
 
@@ -171,6 +175,7 @@ REPLIES: dict[str, type[ReplyFields]] = {
     "delivery_reroute_req": DeliveryReply,
     "delivery_abandon_req": DeliveryReply,
     "audit_req": AuditReply,
+    "audit_entry_req": AuditEntryReply,
     "ledger_req": LedgerReply,
     "standing_req": StandingReply,
 }

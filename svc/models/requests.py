@@ -182,6 +182,10 @@ class AuditReq(PagedRequest):
     until: Moment | None = Field(None, alias="Until")
 
 
+class AuditEntryReq(AccountRequest):
+    entry_id: str = Field(alias="Entry-ID", min_length=1, description="an entry's id")
+
+
 class LedgerReq(AccountRequest):
     """The local bookkeeper's ledger of the account, oldest first: the invoices written from
     ``From`` (included) up to ``To`` (excluded)."""
@@ -229,6 +233,7 @@ REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("sync", "delivery_abandon_req"): DeliveryAbandonReq,
     ("sync", "ledger_req"): LedgerReq,
     ("audit", "audit_req"): AuditReq,
+    ("audit", "audit_entry_req"): AuditEntryReq,
     ("standing", "standing_req"): AccountRequest,
 }
 

@@ -148,5 +148,17 @@ async def entries(store: DocumentStore, account_id: str,
               and (until is None or datetime.datetime.fromisoformat(doc["at"]) <= until)]
     newest = sorted(listed, key=lambda doc: (float(doc["order"]), doc["sequence"]),
                     reverse=True)
-    return [{**doc, "at": gregorian_of(float(doc["order"])), "at_iso": doc["at"]}
-            for doc in newest]
+    return [_shown(doc) for doc in newest]
+
+
+async def entry(store: DocumentStore, account_id: str, entry_id: str) -> Doc | None:
+    """One entry of the account, by its id."""
+    found = await store.get(AUDIT, entry_id)
+    if found is None or found.doc["account_id"] != account_id:
+        return None
+    return _shown(found.doc)
+
+
+def _shown(doc: Doc) -> Doc:
+    """``at`` in Gregorian seconds, with its ISO 8601 form beside it (``at_iso``)."""
+    return {**doc, "at": gregorian_of(float(doc["order"])), "at_iso": doc["at"]}

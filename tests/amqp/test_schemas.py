@@ -3,6 +3,7 @@ document, and schemas that agree with what svc really reads and sends. No broker
 
 from __future__ import annotations
 
+import datetime
 import json
 import uuid
 from functools import cache
@@ -97,6 +98,8 @@ SCENARIO = [
                              "To": "2030-01-01T00:00:00Z"}),
     request("audit_req", **{"Account-ID": ACCOUNT, "Since": "2026-01-01T00:00:00Z",
                             "Page-Size": 100}),
+    request("audit_entry_req", **{"Account-ID": ACCOUNT, "Entry-ID": f"{ACCOUNT}|"
+                                  f"quantities_daily|{datetime.datetime.now(datetime.UTC).date()}"}),
     request("summary_req", **{"Account-ID": ACCOUNT}),
     request("reseller_promote_req", **{"Account-ID": ACCOUNT}),
     request("reseller_get_req", **{"Account-ID": ACCOUNT}),

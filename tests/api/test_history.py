@@ -185,6 +185,12 @@ async def test_every_change_is_in_the_audit_trail_in_order_across_a_restart(
         "plan_removed", "status_changed", "delivery"]
     older = await audit_page(api, account, f"?until={since}&page_size=2")
     assert [entry["action"] for entry in older["data"]] == ["delivery", "quantities_daily"]
+    # one entry by its id (cb_services validate AUDIT, AuditId); not another account's
+    newest = trail[0]
+    one = await api.account("GET", account, f"/services/audit/{newest['id']}")
+    assert one.body["data"] == newest, one.body
+    assert (await api.account("GET", reseller, f"/services/audit/{newest['id']}")
+            ).error == (404, "bad_identifier")
     # KAZOO's names (cb_services load_audit_logs: crossbar_view's created_from/created_to)
     at = by_action["delivery"]["at"]  # Gregorian seconds, as KAZOO's clients send them
     assert (await audit_page(api, account, f"?created_from={at}"))["data"] == (

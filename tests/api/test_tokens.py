@@ -55,6 +55,7 @@ REQUESTS = {
     ("POST", "/services/deliveries/{delivery_id}/abandon"): {
         "delivery_id": "unknown", "body": {"reason": "billed by hand"}},
     ("GET", "/services/audit"): {"query": "?since=2026-01-01T00:00:00Z&page_size=5"},
+    ("GET", "/services/audit/{entry_id}"): {"entry_id": "unknown"},
     ("GET", "/services/ledger"): {"query": "?from=63902908800"},
 }
 READS = {("POST", "/services/quote")}  # a POST that changes nothing (cb_services: no check)
