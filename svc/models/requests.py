@@ -48,8 +48,8 @@ class PlanRef(BaseModel):
     overrides: dict[str, Any] | None = None
 
 
-def _plan_ref(value: Any) -> Any:
-    """A plan id alone names the plan with no overrides."""
+def _id_alone(value: Any) -> Any:
+    """A plan id alone stands for ``{"id": …}`` (KAZOO takes both)."""
     return {"id": value} if isinstance(value, str) else value
 
 
@@ -58,10 +58,10 @@ class QuoteReq(Envelope):
 
     quote_request: QuoteDocument | None = Field(None, alias="Quote-Request")
     account_id: str | None = Field(None, alias="Account-ID", min_length=1)
-    plans: list[Annotated[PlanRef, BeforeValidator(_plan_ref)]] | None = Field(
+    plans: list[Annotated[PlanRef, BeforeValidator(_id_alone)]] | None = Field(
         None, alias="Plans", description="the plans instead of those assigned: ids, or "
                                          "{id, vendor_id, overrides} (KAZOO takes both)")
-    add: list[Annotated[PlanRef, BeforeValidator(_plan_ref)]] | None = Field(
+    add: list[Annotated[PlanRef, BeforeValidator(_id_alone)]] | None = Field(
         None, alias="Add", description="KAZOO's name of `Plans`, when it is not given")
     delete: list[str] = Field([], alias="Delete", description="plan ids left out of `Plans`")
     overrides: dict[str, Any] | None = Field(None, alias="Overrides")
@@ -127,22 +127,24 @@ class PlanAddition(BaseModel):
     overrides: dict[str, Any] | None = None
 
 
+Addition = Annotated[PlanAddition, BeforeValidator(_id_alone)]
+
+
 class PlansChangeReq(AccountRequest):
     """Several plans assigned and removed, and the global overrides set, in one change (KAZOO's
     ``POST /services``): the additions first, then the removals, then the overrides."""
 
-    add: list[str | PlanAddition] = Field([], alias="Add", description="plan ids or "
-                                          "{id, overrides}; KAZOO's `plans` is the same list")
-    plans: list[str | PlanAddition] = Field([], alias="Plans", description="`add`, when it "
-                                            "is not given")
-    delete: list[str] = Field([], alias="Delete", description="plan ids, each assigned")
+    add: list[Addition] = Field([], alias="Add", description="plan ids or {id, overrides}; "
+                                                             "KAZOO's `plans` is the same list")
+    plans: list[Addition] = Field([], alias="Plans", description="`add`, when it is not given")
+    delete: list[Annotated[str, Field(min_length=1)]] = Field(
+        [], alias="Delete", description="plan ids, each assigned")
     overrides: dict[str, Any] | None = Field(None, alias="Overrides")
     merge: bool = Field(False, alias="Merge", description="overrides deep-merged into those "
                                                            "in place")
 
     def additions(self) -> list[PlanAddition]:
-        return [PlanAddition(id=item) if isinstance(item, str) else item
-                for item in self.add or self.plans]
+        return self.add or self.plans
 
 
 class AvailablePlansReq(AccountRequest):

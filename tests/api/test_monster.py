@@ -148,7 +148,8 @@ async def test_a_bulk_change_is_all_or_nothing(api, accounts):
     before = (await api.account("GET", accounts.client_a, "/services/summary")).body["data"]
     for payload, error in (
             ({"add": ["gold", "unknown"]}, (404, "bad_identifier")),
-            ({"add": ["gold"], "delete": ["silver"]}, (404, "plan_is_not_assigned"))):
+            ({"add": ["gold"], "delete": ["silver"]}, (404, "plan_is_not_assigned")),
+            ({"plans": ["gold", ""]}, (400, "invalid_data"))):  # found by schemathesis: a 500
         answer = await api.call("POST", path, raw_token=token, body=monster(payload))
         assert answer.error == error, answer.body
     after = (await api.account("GET", accounts.client_a, "/services/summary")).body["data"]
