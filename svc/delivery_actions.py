@@ -42,11 +42,19 @@ async def _unsettled(repo: Repository, req: m.DeliveryRetryReq) -> Doc:
     """The delivery record, if it is of the account and still owed by its snapshot."""
     record = await _delivery(repo, req)
     services = await repo.services(req.account_id) or {}
-    if record["state"] not in UNSETTLED or \
-            record["snapshot_seq"] != services.get("billed_seq", 0) + 1:
+    if record["state"] not in UNSETTLED or not (
+            record["snapshot_seq"] == services.get("billed_seq", 0) + 1  # a sync in flight
+            or _owed(services, record)):
         raise Rejected("conflict", f"delivery {req.delivery_id} is {record['state']}: "
                                    "only a failed or unanswered delivery can be settled")
     return record
+
+
+def _owed(services: Doc, record: Doc) -> bool:
+    """Whether ``record`` is the invoice its bookkeeper owes, behind the account."""
+    owed = (services.get("behind") or {}).get(record["bookkeeper_key"], {}).get("owed")
+    return owed is not None and (owed["seq"], owed["presentation"]) == (
+        record["snapshot_seq"], record.get("presentation", 0))
 
 
 def delivery_retry_handler(sync: SyncLoop) -> Handler:

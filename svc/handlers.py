@@ -32,6 +32,7 @@ from .rating.plan import key_path
 from .rating.quote import QuoteRequest, current_under_proposed, parse_quote, quote_json, rate_quote
 from .sources import SourceUnavailable
 from .store import Repository, StoreError, Versioned, audit
+from .sync.billed import owing
 
 if TYPE_CHECKING:
     from .ingest.importer import Importer
@@ -108,7 +109,7 @@ async def summary_of(repo: Repository, account_id: str) -> Summary:
         overrides=services["overrides"],
         quantities={k: services["quantities"][k] for k in ("account", "cascade", "manual")},
         invoices=invoices,
-        dirty=services["dirty"],
+        dirty=services["dirty"] or owing(services),
         last_sync=services.get("last_sync"),
     )
 

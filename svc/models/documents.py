@@ -143,7 +143,8 @@ class Summary(BaseModel):
     quantities: SummaryQuantities
     invoices: list[InvoiceWithPlan] = Field(
         description="live, compared with the last synced state")
-    dirty: bool
+    dirty: bool = Field(description="changes not billed yet, or an invoice a bookkeeper has "
+                                    "not answered yet")
     last_sync: LastSync | None
 
 

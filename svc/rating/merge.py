@@ -142,7 +142,8 @@ def _public(doc: Json) -> Json:
     return {k: v for k, v in doc.items() if not (k.startswith("_") or k.startswith("pvt_"))}
 
 
-def _bookkeeper(doc: Json, defaults: Mapping[str, str], vendor_id: str) -> Bookkeeper:
+def bookkeeper_of(doc: Json, defaults: Mapping[str, str], vendor_id: str) -> Bookkeeper:
+    """The bookkeeper of a plan document: its own, else the account's default."""
     own = doc.get("bookkeeper") or {}
     return Bookkeeper(
         id=own.get("id") or defaults.get("id") or DEFAULT_BOOKKEEPER_ID,
@@ -300,12 +301,12 @@ def merge_plans(
         # drops them): a category or item a global null empties is
         # gone, not an empty object that would wipe a lower-priority plan's in a simple merge.
         doc = drop_empty(merge_recursive(assigned.doc, overrides))
-        groups.setdefault(_bookkeeper(doc, defaults, assigned.vendor_id), []).append(doc)
+        groups.setdefault(bookkeeper_of(doc, defaults, assigned.vendor_id), []).append(doc)
     for named in object_plans.copies:
         # a null in the reference's own overrides deletes the key from this copy only
         doc = drop_empty(merge_recursive(named.doc, named.overrides))
         vendor_id = object_plans.vendor_id or named.vendor_id
-        groups.setdefault(_bookkeeper(doc, defaults, vendor_id), []).append(doc)
+        groups.setdefault(bookkeeper_of(doc, defaults, vendor_id), []).append(doc)
     return [
         MergedPlan(bookkeeper, merge_group(docs).get("plan") or {})
         for bookkeeper, docs in groups.items()

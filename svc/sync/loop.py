@@ -6,8 +6,10 @@ store error stops one renewal, never the renewing; an account this replica is al
 is not claimed again, even once its lease lapsed (``sync_req`` answers ``conflict``). A sync
 that fails or loses its lease is retried after a back-off that doubles with each failure in a
 row, never at once: a sync longer than its lease would otherwise send the same invoice again
-and again. ``stop`` ends claiming at once; what is still running is given ``grace_s``, then
-abandoned: its delivery records make the later retry safe.
+and again. An invoice that failed goes again after the same back-off, counted by its attempts,
+while the account's other bookkeepers go on being billed. ``stop`` ends claiming at once;
+what is still running is given ``grace_s``, then abandoned: its delivery records make the
+later retry safe.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class SyncLoop:
             raise Conflict(f"a sync of {account_id} is in progress on this replica")
         await self.repo.existing_account(account_id)
         claim = await self.leases.claim_account(account_id, self.owner, self.lease_s)
-        outcome = await self._guarded(claim, reraise=True)
+        outcome = await self._guarded(claim, asked=True)
         assert outcome is not None
         if outcome.results:
             await self._dirty_resellers([outcome])
@@ -145,26 +147,30 @@ class SyncLoop:
         with acting(Actor("sync", self.owner)):
             return await self._guarded(claim)
 
-    def _backoff(self, account_id: str, attempts: int | None = None) -> float:
-        """The delay before the next try: doubles with each failure in a row."""
-        if attempts is None:
-            attempts = self._failures[account_id] = self._failures.get(account_id, 0) + 1
+    def _backoff(self, account_id: str) -> float:
+        """The delay before the next try of a sync that failed: doubles with each failure in
+        a row."""
+        self._failures[account_id] = self._failures.get(account_id, 0) + 1
+        return self._retry_delay(self._failures[account_id])
+
+    def _retry_delay(self, attempts: int) -> float:
         return min(self.retry_base_s * 2 ** max(attempts - 1, 0), self.retry_max_s)
 
-    async def _guarded(self, claim: DirtyAccountClaim, *, reraise: bool = False
+    async def _guarded(self, claim: DirtyAccountClaim, *, asked: bool = False
                        ) -> SyncOutcome | None:
-        """Sync under ``claim``; whatever fails, the lease ends with a back-off. ``reraise``
-        (``sync_req``) hands the failure to the caller once the lease is released."""
+        """Sync under ``claim``; whatever fails, the lease ends with a back-off. ``asked``
+        (``sync_req``, an operator's retry): failed invoices go again without waiting for
+        their back-off, and a failure is handed to the caller once the lease is released."""
         account_id = claim.account_id
         self._in_flight[account_id] = claim
         try:
-            outcome = await self._sync(claim)
+            outcome = await self._sync(claim, asked=asked)
             self._failures.pop(account_id, None)
             return outcome
         except LeaseLost:
             log.warning("sync stopped: its lease was lost", extra={"account_id": account_id})
             await self.leases.release_lapsed(claim, self.clock() + self._backoff(account_id))
-            if reraise:
+            if asked:
                 raise
             return None
         except asyncio.CancelledError:  # abandoned at stop: free the account if we can
@@ -176,27 +182,24 @@ class SyncLoop:
             log.exception("sync failed", extra={"account_id": account_id})
             await self.leases.release(
                 claim, synced=False, next_attempt_at=self.clock() + self._backoff(account_id))
-            if reraise:
+            if asked:
                 raise
             return None
         finally:
             if self._in_flight.get(account_id) is claim:
                 del self._in_flight[account_id]
 
-    async def _sync(self, claim: DirtyAccountClaim) -> SyncOutcome:
+    async def _sync(self, claim: DirtyAccountClaim, *, asked: bool = False) -> SyncOutcome:
         outcome = await sync_account(self.repo, self.leases, self.adapter_for, claim,
                                      self.owner, recheck_s=self.delinquent_recheck_s,
-                                     now=self.clock())
-        now = self.clock()
-        backoff = self._backoff(claim.account_id, outcome.attempts)
+                                     now=self.clock(), retry_delay=self._retry_delay,
+                                     retry_owed=asked)
         changed = outcome.status != outcome.previous_status
         status_changed = Change(outcome.account_id, "status_changed",
                                 {"status": outcome.previous_status}, {"status": outcome.status})
         released = await self.leases.release(
-            claim, synced=outcome.synced and outcome.caught_up, updates=outcome.updates,
-            next_attempt_at=None if outcome.synced else now + backoff,
-            recheck_at=now + self.delinquent_recheck_s if outcome.status == "delinquent"
-            else None,
+            claim, synced=outcome.caught_up, updates=outcome.updates,
+            recheck_at=outcome.due_again_at,
             event=StatusChange(
                 account_id=outcome.account_id, previous_status=outcome.previous_status,
                 status=outcome.status,

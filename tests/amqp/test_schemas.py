@@ -92,7 +92,7 @@ SCENARIO = [
     request("bookkeeper_set_req", **{"Account-ID": MASTER,  # the failing one retires
                                      "Bookkeeper": {"id": "books2", "type": "local"}}),
     request("delivery_reroute_req", **{"Account-ID": ACCOUNT,
-                                       "Delivery-ID": f"{ACCOUNT}|books|local|{MASTER}|2"}),
+                                       "Delivery-ID": f"{ACCOUNT}|books|local|{MASTER}|4"}),
     request("standing_req", **{"Account-ID": ACCOUNT}),
     request("ledger_req", **{"Account-ID": ACCOUNT, "From": 63_902_908_800,
                              "To": "2030-01-01T00:00:00Z"}),

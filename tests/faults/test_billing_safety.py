@@ -85,7 +85,8 @@ def by_account(requests: list[dict]) -> dict[str, list[dict]]:
 
 async def clean(db: Path, accounts: list[str]) -> bool:
     docs = await services_of(db, accounts)
-    return all(not doc["dirty"] and doc["status"] == "good_standing" for doc in docs.values())
+    return all(not doc["dirty"] and not doc.get("behind") and doc["status"] == "good_standing"
+               for doc in docs.values())
 
 
 async def serve_until_clean(env: dict[str, str], log: Path, db: Path,
@@ -115,6 +116,41 @@ async def test_killed_after_the_bookkeeper_charged_the_retry_carries_the_same_ke
     state = await http("GET", f"{ledger}/state")
     sent = by_account(state["requests"])["a000"]
     assert len(sent) >= 2  # the one svc never heard the answer to, and the retry
+    assert len({request["key"] for request in sent}) == 1
+    assert len([k for k, body in state["charges"].items() if body["account_id"] == "a000"]) \
+        == 1
+
+
+@pytest.mark.timeout(120)
+async def test_killed_after_the_bookkeeper_charged_an_owed_invoice_it_is_charged_once(
+        amqp_url, tmp_path, ledger):
+    """A bookkeeper behind: its invoice timed out (it charged after svc gave up), so it is
+    owed; its retry is charged and svc killed before the answer is recorded. The next svc
+    sends the owed invoice again with its key: one charge."""
+    db = tmp_path / "svc.db"
+    accounts = await populate(db, 1)
+    env = environment(amqp_url, db, ledger, SVC_SYNC_LEASE_S="3", SVC_SYNC_RETRY_BASE_S="2",
+                      SVC_BOOKKEEPERS=json.dumps({"ledger": {
+                          "adapter": "http", "url": f"{ledger}/invoice", "secret": "s3cret",
+                          "timeout_s": 0.5}}))
+    await http("POST", f"{ledger}/mode", {"delay_s": 1.0})
+    with child([str(SVC), "serve"], env, tmp_path / "first.log") as first:
+        async def owed() -> bool:
+            assert first.poll() is None, exited(first, tmp_path / "first.log")
+            return bool((await services_of(db, accounts))["a000"].get("behind"))
+
+        async def charged_late() -> bool:  # the timed-out call ended, with its charge
+            return all(r["end"] for r in (await http("GET", f"{ledger}/state"))["requests"])
+
+        await eventually(owed, timeout=30, interval=0.1)
+        await eventually(charged_late, timeout=10, interval=0.1)
+        await http("POST", f"{ledger}/mode", {"delay_s": 0.0, "kill_pid": first.pid})
+        assert await asyncio.to_thread(first.wait, 60) == -signal.SIGKILL, \
+            exited(first, tmp_path / "first.log")
+    await serve_until_clean(env, tmp_path / "second.log", db, accounts)
+    state = await http("GET", f"{ledger}/state")
+    sent = by_account(state["requests"])["a000"]
+    assert len(sent) >= 3  # timed out, killed before the answer, the retry that answered
     assert len({request["key"] for request in sent}) == 1
     assert len([k for k, body in state["charges"].items() if body["account_id"] == "a000"]) \
         == 1

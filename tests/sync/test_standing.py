@@ -3,6 +3,7 @@ Real SQLite store, real sync loop, bookkeepers that charge each idempotency key 
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ from svc.bookkeepers.router import BookkeeperRouter
 from svc.handlers import bookkeeper_set
 from svc.models.requests import BookkeeperSetReq
 from svc.store import AccountFields, DocChange, Repository
+from svc.sync.billed import owing
 from svc.sync.loop import SyncLoop
 
 MASTER, ACCOUNT = "m" * 32, "a" * 32
@@ -151,3 +153,83 @@ async def test_a_bookkeeper_switch_sends_the_old_one_the_removal_and_no_activati
     assert moved.invoice["summary"] == {"today": 0, "recurring": 2}
     assert [i["quantity"] for i in moved.invoice["items"]] == [2]
     assert not (await repo.services(ACCOUNT))["dirty"]
+
+
+async def test_a_broken_bookkeeper_holds_up_none_of_the_others(repo):
+    """SPEC §18: the devices' bookkeeper is down; the users' bookkeeper goes on being billed
+    every change. The invoice the broken one owes waits for it, goes again unchanged with its
+    key once its back-off has passed, and then it is billed what moved meanwhile: every unit's
+    activation charge once, at each bookkeeper."""
+    books = {"devices_books": Books("failed"), "users_books": Books()}
+    await account_with(repo, {"devices_plan": billed_by("devices_books", "devices"),
+                              "users_plan": billed_by("users_books", "users")})
+    await use(repo, "users", "user", 1)
+    skew = [0.0]
+    loop = SyncLoop(repo, lambda bookkeeper: books[bookkeeper.id], owner="test", batch=10,
+                    lease_s=60, retry_base_s=600, retry_max_s=600, delinquent_recheck_s=3600,
+                    clock=lambda: time.time() + skew[0])
+    await loop.tick()
+    [owed] = books["devices_books"].calls
+
+    for more in range(2, 4):  # both bookkeepers' items move; only the working one is billed
+        await use(repo, "users", "user", more)
+        await use(repo, "devices", "sip_device", more + 1)
+        await loop.tick()
+    assert len(books["devices_books"].calls) == 1  # its back-off has not passed
+    assert [c.invoice["summary"]["today"] for c in books["users_books"].calls] == [3, 3, 3]
+    assert owing(await repo.services(ACCOUNT))  # the devices' invoice, still
+
+    books["devices_books"].outcome = "good_standing"
+    skew[0] = 601  # the back-off has passed
+    await loop.tick()  # the owed invoice
+    await loop.tick()  # what moved since
+
+    again, caught_up = books["devices_books"].calls[1:]
+    assert (again.invoice, again.idempotency_key) == (owed.invoice, owed.idempotency_key)
+    assert owed.invoice["summary"] == {"today": 6, "recurring": 2}
+    assert caught_up.invoice["summary"] == {"today": 6, "recurring": 4}  # 2 units more
+    assert len(books["users_books"].calls) == 3  # nothing new for it
+    services = await repo.services(ACCOUNT)
+    assert not services["dirty"] and not services["behind"]
+    charged = [c for c in books["devices_books"].calls if c.idempotency_key
+               in books["devices_books"].charged]
+    assert sum(c.invoice["summary"]["today"] for c in
+               {c.idempotency_key: c for c in charged}.values()) == 12  # 4 units × 3
+
+
+async def test_a_bookkeeper_retired_while_behind_leaves_its_arrears_to_the_present_one(repo):
+    """The webhook billed two devices, then went down: the third device's invoice failed and
+    a fourth came. The operator retires it (the reseller back to local): the local bookkeeper
+    is billed the two devices the webhook never billed, once, and every device after."""
+    await account_with(repo, {"plan": {"plan": {"devices": {"_all": {
+        "rate": 1, "activation_charge": 3}}}}})
+    await repo.edit_services(MASTER, lambda doc: {**doc, "bookkeeper": {
+        "id": "webhook", "type": "http"}})
+    local, webhook = LocalBookkeeper(repo), Books()
+    before = sync_loop(repo, BookkeeperRouter(local, {"webhook": webhook}, local,
+                                              configured=["webhook"]).adapter_for)
+    assert (await before.sync_now(ACCOUNT)).synced
+    webhook.outcome = "failed"
+    for devices in (3, 4):
+        await use(repo, "devices", "sip_device", devices)
+        await before.sync_now(ACCOUNT)
+    assert [c.invoice["summary"]["today"] for c in webhook.calls] == [6, 3, 3]  # one retried
+
+    await repo.edit_services(MASTER, lambda doc: {**doc, "bookkeeper": {
+        "id": "local", "type": "local"}})
+    after = sync_loop(repo, BookkeeperRouter(local, {}, local).adapter_for)
+    await after.sync_now(ACCOUNT)
+    await use(repo, "devices", "sip_device", 5)
+    await after.sync_now(ACCOUNT)
+
+    ledger = [found.doc async for found in repo.store.scan("book_ledger")]
+    assert sorted(entry["invoice"]["summary"]["today"] for entry in ledger) == [3, 6]
+    assert sorted(entry["invoice"]["summary"]["recurring"] for entry in ledger) == [4, 5]
+    services = await repo.services(ACCOUNT)
+    assert not services["behind"] and not services["dirty"]
+    owed = [found.doc for found in (await repo.store.get_many(
+        "deliveries", await repo.store.find_keys("deliveries", "account_id", ACCOUNT))).values()
+        if found.doc["bookkeeper"]["id"] == "webhook" and found.doc["state"] != "answered"]
+    assert [record["state"] for record in owed] == ["rerouted"]
+    actions = [entry.doc["action"] async for entry in repo.store.scan("audit")]
+    assert "delivery_rerouted" in actions
