@@ -33,6 +33,7 @@ from .handlers import HANDLERS, reconcile_handler, sync_handler
 from .ingest.importer import Importer
 from .ingest.rereads import PendingRereads, Rereader
 from .ops import Metrics, ProbeServer, Readiness
+from .ops.memory import trim_memory
 from .ops.startup import serving
 from .outbox import OutboxRelay
 from .settings import Settings, SettingsError
@@ -46,6 +47,7 @@ from .sync.stuck import stuck_deliveries
 log = logging.getLogger("svc")
 READINESS_PROBE_TIMEOUT_S = 2.0
 LAST_RELAY_S = 5.0
+TRIM_MEMORY_S = 30.0  # freed memory goes back to the system at most this late
 BROKER_STEP_S = 2.0  # a step of the stop that needs the broker, when it is there
 
 
@@ -163,6 +165,7 @@ class Service:
             self.tasks.append(asyncio.create_task(
                 rereader.run(settings.couch_reread_s, self.stopping)))
         self._relaying = asyncio.create_task(self.relay.run(self._relay_stop))
+        self.tasks.append(asyncio.create_task(trim_memory(TRIM_MEMORY_S, self.stopping)))
         # what the start made (modules, models, schemas) lives as long as the process: out of
         # the collector's generations, a full collection no longer walks it (under load each
         # one stopped the loop for about 100 ms)
