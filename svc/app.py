@@ -29,7 +29,7 @@ from .bookkeepers.kazoo import KazooBookkeeper
 from .bookkeepers.local import LocalBookkeeper
 from .bookkeepers.router import BookkeeperRouter
 from .delivery_actions import delivery_actions
-from .handlers import HANDLERS, reconcile_handler, sync_handler
+from .handlers import HANDLERS, editable_handler, reconcile_handler, sync_handler
 from .ingest.importer import Importer
 from .ingest.rereads import PendingRereads, Rereader
 from .ops import Metrics, ProbeServer, Readiness
@@ -132,6 +132,8 @@ class Service:
         importer = (Importer(self.repo, self.source, settings.number_classifiers)
                     if self.source else None)
         handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now),
+                    ("plans", "editable_req"): editable_handler(
+                        tuple(c.name for c in settings.number_classifiers)),
                     **delivery_actions(self.sync),
                     ("reconcile", "reconcile_req"): reconcile_handler(importer)}
         # replies go out on the connection the requests came in on: a request svc could take

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
+from .audit_summary import day_summaries
 from .bookkeepers.local import ledger as local_ledger
 from .crossbar_filter import crossbar_filter
+from .editable import editable_fields
 from .invoicing import (
     apply_changes,
     assigned_plans,
@@ -387,6 +389,26 @@ async def audit_entry(repo: Repository, req: m.AuditEntryReq) -> r.AuditEntryRep
     return r.AuditEntryReply(entry=found)
 
 
+def editable_handler(number_classifiers: tuple[str, ...]) -> Handler:
+    async def editable(repo: Repository, req: m.EditableReq) -> r.EditableReply:
+        if req.account_id is not None:
+            await repo.existing_account(req.account_id)
+        return r.EditableReply(fields=editable_fields(number_classifiers))
+
+    return editable
+
+
+async def audit_summary(repo: Repository, req: m.AuditSummaryReq) -> r.AuditSummaryReply:
+    await repo.existing_account(req.account_id)
+    keys = await repo.store.find_keys("deliveries", "account_id", req.account_id)
+    records = [found.doc for found in (await repo.store.get_many("deliveries", keys)).values()]
+    days = day_summaries(records, req.since and req.since.timestamp(),
+                         req.until and req.until.timestamp())
+    if req.item is not None:
+        days = {req.item: days.get(req.item, {})}
+    return r.AuditSummaryReply(days=days)
+
+
 async def ledger(repo: Repository, req: m.LedgerReq) -> r.LedgerReply:
     await repo.existing_account(req.account_id)
     return r.LedgerReply(entries=await local_ledger(repo, req.account_id, req.from_, req.to))
@@ -415,5 +437,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("sync", "deliveries_req"): deliveries,
     ("audit", "audit_req"): audit_trail,
     ("audit", "audit_entry_req"): audit_entry,
+    ("audit", "audit_summary_req"): audit_summary,
     ("sync", "ledger_req"): ledger,
 }

@@ -112,6 +112,13 @@ def openapi() -> dict[str, Any]:
             operation["requestBody"] = _body(schema[(route.operation_id, "body")], required)
         paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = operation
 
+        if route.request == ("plans", "editable_req"):  # KAZOO serves it to anyone too
+            paths["/v2/services/editable"] = {"get": {
+                **operation, "operationId": "get_services_editable_of_the_master",
+                "security": [], "parameters": [], "responses": {
+                    key: value for key, value in operation["responses"].items()
+                    if key not in ("401", "403", "404")}}}
+
     text = {"text/plain": {"schema": {"type": "string"}}}
     anything = {JSON: {"schema": {"type": "object"}}}
     paths["/openapi.json"] = _probe("This document", anything, 200)
@@ -143,7 +150,10 @@ def openapi() -> dict[str, Any]:
                                 "description": "a delivery's `id`, URL-encoded"},
                 "entry_id": {"name": "entry_id", "in": "path", "required": True,
                              "schema": {"type": "string", "minLength": 1},
-                             "description": "an audit entry's `id`, URL-encoded"}},
+                             "description": "an audit entry's `id`, URL-encoded"},
+                "item": {"name": "item", "in": "path", "required": True,
+                         "schema": {"type": "string", "minLength": 1},
+                         "description": "an item's key, such as `sip_device`"}},
             "responses": {name: {"description": when, "content": {JSON: {
                 "schema": schema[("failure", "answer")]}}} for name, when in ERRORS.values()},
             "securitySchemes": {

@@ -27,12 +27,14 @@ from ..crossbar_filter import filters_of
 from ..models.documents import (
     AuditEntry,
     AvailablePlan,
+    DaySummary,
     Delivery,
     LedgerEntry,
     PlanAssignment,
     Summary,
 )
 from ..models.replies import (
+    AuditSummaryReply,
     PlanChangeReply,
     ReconcileReply,
     ReplyFields,
@@ -84,6 +86,17 @@ def _assigned(reply: SummaryReply | PlanChangeReply) -> Doc:
 
 def _overrides(reply: SummaryReply) -> Doc:
     return {"overrides": reply.summary.overrides}
+
+
+def _days_by_item(reply: AuditSummaryReply) -> list[Doc]:
+    """KAZOO's ``audit_summary``: one object, ``{item: {day: summary}}``."""
+    return [reply.data()["days"]]
+
+
+def _days_of_item(reply: AuditSummaryReply) -> list[Doc]:
+    """KAZOO's ``audit_summary/{source}``: ``[{day: summary}]``, newest first."""
+    [days] = reply.data()["days"].values()
+    return [{day: days[day]} for day in sorted(days, reverse=True)]
 
 
 def _unaliased(info: FieldInfo, alias: str | None = None) -> tuple[Any, Any]:
@@ -189,7 +202,8 @@ class Route:
         """The request model's input by alias, from the validated path, query and body, and
         crossbar's filters from the query string where the request takes them."""
         fields = self.model.model_fields
-        given = {alias: match_info[param] for param, alias in self.path_fields.items()}
+        given = {alias: match_info[param] for param, alias in self.path_fields.items()
+                 if param in match_info}  # none for KAZOO's /v2/services/editable
         if "filters" in fields:
             given["Filters"] = filters_of(query_string)
         for values in (query, body):
@@ -237,6 +251,10 @@ ROUTES: tuple[Route, ...] = (
           query=("details",),
           links=(Link("AssignTheFirst", "post_services_plan_id",
                       {"path.plan_id": "$response.body#/data/0/id"}),)),
+    Route("GET", "/services/editable", ("plans", "editable_req"),
+          Data(Success[dict[str, dict[str, dict[str, Any]]]], lambda reply: reply.data()[
+              "fields"]), "What a plan may price, per category and item: the properties a "
+          "plan item takes (KAZOO's editable; also `GET /v2/services/editable`, no token)"),
     Route("GET", "/services/overrides", ("summary", "summary_req"),
           Data(Success[Overrides], _overrides), "The account's global overrides"),
     Route("POST", "/services/overrides", ("overrides", "overrides_set_req"), _SUMMARY,
@@ -305,6 +323,16 @@ ROUTES: tuple[Route, ...] = (
                       {"path.entry_id": "$response.body#/data/0/id"}))),
     Route("GET", "/services/audit/{entry_id}", ("audit", "audit_entry_req"),
           the("entry", AuditEntry), "One entry of the account's audit trail"),
+    Route("GET", "/services/audit_summary", ("audit", "audit_summary_req"),
+          Data(Success[list[dict[str, dict[str, DaySummary]]]], _days_by_item),
+          "What was billed per item and per UTC day, from the answered invoices (KAZOO's "
+          "audit_summary)", query=("since", "until"),
+          query_names={"created_from": "since", "created_to": "until"}),
+    Route("GET", "/services/audit_summary/{item}", ("audit", "audit_summary_req"),
+          Data(Success[list[dict[str, DaySummary]]], _days_of_item),
+          "What was billed of one item per UTC day, newest first (KAZOO's "
+          "audit_summary/{source})", query=("since", "until"),
+          query_names={"created_from": "since", "created_to": "until"}),
     Route("POST", "/services/{plan_id}", ("assign", "assign_plan_req"), whole(PlanChangeReply),
           "Assign a plan of the account's reseller; with dry_run, quote the change instead",
           body=("overrides", "merge"), query=("dry_run",), statuses=(403,),

@@ -34,6 +34,8 @@ log = logging.getLogger("svc.api")
 Handlers = Mapping[tuple[str, str], Handler]
 # the request id a client sends is echoed as it is, within reason
 MAX_REQUEST_ID = 128
+# KAZOO serves it without an account too, to anyone (cb_services list_editable)
+EDITABLE = next(route for route in ROUTES if route.request == ("plans", "editable_req"))
 
 
 class HttpApi:
@@ -58,6 +60,8 @@ class HttpApi:
         served = [web.get("/openapi.json", openapi_json),
                   *(web.post(PREFIX + "/services/topup" + slash, self._topup)
                     for slash in ("", "/"))]
+        served += [web.get("/v2/services/editable" + slash, self._editable)
+                   for slash in ("", "/")]
         for route in ROUTES:  # with and without a trailing slash, as crossbar
             served += [web.route(route.method, PREFIX + route.path + slash,
                                  self._endpoint(route)) for slash in ("", "/")]
@@ -108,6 +112,20 @@ class HttpApi:
             status, answer = failure(meta, "not_implemented", {
                 "message": "svc keeps no credit ledgers: top up in KAZOO"})
         return self._json(request, status, answer, meta)
+
+    async def _editable(self, request: web.Request) -> web.Response:
+        """KAZOO's ``GET /v2/services/editable``: no account, no token."""
+        meta = self._meta(request)
+        route = EDITABLE
+        try:
+            handlers = self.handlers()
+            if handlers is None:
+                raise Rejected("not_ready", "svc is starting or stopping")
+            reply = await handlers[route.request](self.repo, await self._request(
+                route, request, meta.request_id))
+        except Exception as error:  # noqa: BLE001 - every failure gets an answer
+            return self._failure(request, route, error, meta, "")
+        return self._json(request, 200, _success(route, reply, meta), meta)
 
     async def _elsewhere(self, request: web.Request) -> web.Response:
         methods = methods_of(request.path)

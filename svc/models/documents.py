@@ -235,6 +235,16 @@ class AuditEntry(BaseModel):
     after: Any
 
 
+class DaySummary(BaseModel):
+    """One item on one day: what its bookkeepers were billed (KAZOO's audit summary)."""
+
+    addition: NonNegative = Field(description="billable units added")
+    removal: NonNegative = Field(description="billable units removed")
+    quantity: NonNegative = Field(description="the billable quantity of the day's last invoice")
+    last_timestamp: Gregorian = Field(description="when the day's last invoice was answered")
+    sum_quantity: bool = Field(description="KAZOO's: false (usage is not summed here)")
+
+
 class LedgerEntry(BaseModel):
     """One invoice the local bookkeeper took (``default_bookkeeper``): what svc itself billed,
     for an operator with no billing system of its own to bill its clients from."""

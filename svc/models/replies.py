@@ -18,6 +18,7 @@ from ..jsonio import dumps
 from .documents import (
     AuditEntry,
     AvailablePlan,
+    DaySummary,
     Delivery,
     LedgerEntry,
     Plan,
@@ -138,6 +139,17 @@ class AuditEntryReply(ReplyFields):
     entry: AuditEntry = Field(alias="Entry")
 
 
+class EditableReply(ReplyFields):
+    fields: dict[str, dict[str, dict[str, Any]]] = Field(
+        alias="Fields", description="per category, per item (and `_all`): the JSON Schema "
+                                    "properties a plan item takes")
+
+
+class AuditSummaryReply(ReplyFields):
+    days: dict[str, dict[str, DaySummary]] = Field(
+        alias="Days", description="per item key, per UTC day (YYYY-MM-DD)")
+
+
 class LedgerReply(ReplyFields):
     entries: list[LedgerEntry] = Field(alias="Entries", description="oldest first")
 
@@ -176,6 +188,8 @@ REPLIES: dict[str, type[ReplyFields]] = {
     "delivery_abandon_req": DeliveryReply,
     "audit_req": AuditReply,
     "audit_entry_req": AuditEntryReply,
+    "audit_summary_req": AuditSummaryReply,
+    "editable_req": EditableReply,
     "ledger_req": LedgerReply,
     "standing_req": StandingReply,
 }

@@ -188,6 +188,24 @@ class AuditEntryReq(AccountRequest):
     entry_id: str = Field(alias="Entry-ID", min_length=1, description="an entry's id")
 
 
+class EditableReq(Envelope):
+    """What a plan may price, item by item (KAZOO's ``editable``); for an account, its
+    reseller's plans, without one (KAZOO's unauthenticated ``/v2/services/editable``), the
+    master's: svc answers the same for both."""
+
+    account_id: str | None = Field(None, alias="Account-ID", min_length=1)
+
+
+class AuditSummaryReq(AccountRequest):
+    """What was billed per item and per day, from ``Since`` up to ``Until`` (KAZOO's
+    ``audit_summary``); ``Item``: only that item (KAZOO's ``audit_summary/{source}``)."""
+
+    since: Moment | None = Field(None, alias="Since")
+    until: Moment | None = Field(None, alias="Until")
+    item: str | None = Field(None, alias="Item", min_length=1,
+                             description="an item's key, such as sip_device")
+
+
 class LedgerReq(AccountRequest):
     """The local bookkeeper's ledger of the account, oldest first: the invoices written from
     ``From`` (included) up to ``To`` (excluded)."""
@@ -236,6 +254,8 @@ REQUESTS: dict[tuple[str, str], type[Envelope]] = {
     ("sync", "ledger_req"): LedgerReq,
     ("audit", "audit_req"): AuditReq,
     ("audit", "audit_entry_req"): AuditEntryReq,
+    ("audit", "audit_summary_req"): AuditSummaryReq,
+    ("plans", "editable_req"): EditableReq,
     ("standing", "standing_req"): AccountRequest,
 }
 

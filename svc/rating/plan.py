@@ -236,3 +236,25 @@ def load_overrides(doc: object, root: str = "$") -> Json:
     if loader.violations:
         raise PlanInvalid(loader.violations)
     return loaded
+
+
+def _json_schema_of(rule: Any) -> Json:
+    if isinstance(rule, Mapping):
+        return {"type": "object", "properties": {k: _json_schema_of(v) for k, v in rule.items()}}
+    return dict(_JSON_SCHEMAS[rule])
+
+
+_MONEY = {"type": "number", "minimum": 0}
+_JSON_SCHEMAS: dict[Any, Json] = {
+    _money: _MONEY, _count: {"type": "integer", "minimum": 0},
+    _step: {"type": "integer", "minimum": 1}, to_bool: {"type": "boolean"},
+    _text: {"type": "string"}, _names: {"type": "array", "items": {"type": "string"}},
+    _tiers_mode: {"type": "string", "enum": list(TIERS_MODES)},
+    TIERS: {"type": "object", "patternProperties": {"^[0-9]+$": _MONEY}},
+}
+
+
+def item_properties() -> Json:
+    """What a plan item takes, as JSON Schema properties: the rules ``load_plan`` applies
+    (KAZOO's ``editable`` lists its item schema's properties so)."""
+    return {key: _json_schema_of(rule) for key, rule in ITEM_SCHEMA.items()}

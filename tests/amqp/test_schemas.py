@@ -22,7 +22,7 @@ from svc.amqp.schemas import drift, generate, write
 from svc.bookkeepers.abc import Answer, BookkeeperAdapter
 from svc.cli.schemas import register
 from svc.delivery_actions import delivery_actions
-from svc.handlers import HANDLERS, Handler, sync_handler
+from svc.handlers import HANDLERS, Handler, editable_handler, sync_handler
 from svc.ingest.notices import Poison, document_change, read_notice
 from svc.jsonio import dumps
 from svc.models.replies import REPLIES, ReplyFields
@@ -100,6 +100,10 @@ SCENARIO = [
                             "Page-Size": 100}),
     request("audit_entry_req", **{"Account-ID": ACCOUNT, "Entry-ID": f"{ACCOUNT}|"
                                   f"quantities_daily|{datetime.datetime.now(datetime.UTC).date()}"}),
+    request("audit_summary_req", **{"Account-ID": ACCOUNT, "Since": "2026-01-01T00:00:00Z"}),
+    request("audit_summary_req", **{"Account-ID": ACCOUNT, "Item": "sip_device"}),
+    request("editable_req", **{"Account-ID": ACCOUNT}),
+    request("editable_req"),
     request("summary_req", **{"Account-ID": ACCOUNT}),
     request("reseller_promote_req", **{"Account-ID": ACCOUNT}),
     request("reseller_get_req", **{"Account-ID": ACCOUNT}),
@@ -279,6 +283,7 @@ async def test_replies_and_events_match_their_schemas(repo):
                     delinquent_recheck_s=3600)
     handlers = {request: answers_with_its_model(request[1], handler) for request, handler in {
         **HANDLERS, ("sync", "sync_req"): sync_handler(sync.sync_now),
+        ("plans", "editable_req"): editable_handler(("us_did", "tollfree")),
         **delivery_actions(sync)}.items()}
     for account_id, tree in ((MASTER, []), (ACCOUNT, [MASTER])):
         doc = {"_id": account_id, "pvt_type": "account", "pvt_tree": tree, "name": "a"}

@@ -56,6 +56,9 @@ REQUESTS = {
         "delivery_id": "unknown", "body": {"reason": "billed by hand"}},
     ("GET", "/services/audit"): {"query": "?since=2026-01-01T00:00:00Z&page_size=5"},
     ("GET", "/services/audit/{entry_id}"): {"entry_id": "unknown"},
+    ("GET", "/services/audit_summary"): {"query": "?created_from=63902908800"},
+    ("GET", "/services/editable"): {},
+    ("GET", "/services/audit_summary/{item}"): {"item": "sip_device"},
     ("GET", "/services/ledger"): {"query": "?from=63902908800"},
 }
 READS = {("POST", "/services/quote")}  # a POST that changes nothing (cb_services: no check)
