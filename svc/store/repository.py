@@ -47,6 +47,7 @@ T = TypeVar("T")
 TOMBSTONE_REV = 2**62  # a delete without a revision outranks every later edit
 
 TOUCH_CHUNK = 200  # accounts marked dirty per unit
+LEDGER_CHUNK = 500  # an import's documents per unit
 
 
 class NotFound(StoreError):
@@ -432,32 +433,24 @@ class Repository:
 
     async def rebuild_ledger(self, account_id: str, changes: list[DocChange]
                              ) -> list[QuantityChange]:
-        """An import of one account's database: each change goes into the ledger where it
-        is newer than what the ledger has (the revision rule, as for notices), then the
-        account is recounted from its ledger, in one unit, so that a notice applied meanwhile
-        is neither lost nor counted twice."""
+        """An import of one account's database: its documents go in as notices do (the
+        revision rule; the account's counts and its ancestors' cascades move in the same
+        unit as the ledger), in units of ``LEDGER_CHUNK`` documents so that no unit grows
+        with the account (a MongoDB transaction has a lifetime), then the account is
+        recounted from its ledger. Every unit leaves the counts consistent with the ledger:
+        a notice or a sync between two of them sees no half-applied import."""
         for change in changes:
             validate_counts(change.counts, "$.counts")
+        moved: list[QuantityChange] = []
+        for start in range(0, len(changes), LEDGER_CHUNK):
+            applied = await self.apply_doc_changes(changes[start:start + LEDGER_CHUNK])
+            moved += [change for result in applied for change in result.changes]
 
-        async def work() -> list[QuantityChange]:
-            keys = {ledger_key(account_id, change.doc_id): change for change in changes}
-            entries = await self.store.get_many("ledger", keys)
-            for key, change in keys.items():
-                entry = entries.get(key)
-                rev = change.rev if change.rev is not None else TOMBSTONE_REV
-                if entry is not None and entry.doc["rev"] >= rev:
-                    continue
-                await self.store.put("ledger", key, {
-                    "account_id": account_id, "doc_id": change.doc_id,
-                    "type": change.doc_type or (entry.doc["type"] if entry else None),
-                    "rev": rev, "deleted": change.deleted,
-                    "counts": {} if change.deleted else change.counts,
-                    "object_plans": None if change.deleted else change.object_plans,
-                }, entry.version if entry else 0)
+        async def recount() -> list[QuantityChange]:
             await self._ensure("accounts", account_id, new_account)
             return await self._recount_own(account_id)
 
-        return await self._unit(work)
+        return moved + await self._unit(recount)
 
     async def recount_cascades(self, account_ids: Iterable[str]) -> list[QuantityChange]:
         changes: list[QuantityChange] = []

@@ -8,7 +8,7 @@ import pytest
 from changes import account_doc, change, device, tree, user
 
 from svc.rating import PlanInvalid
-from svc.store import Forbidden, InvalidInput, MasterAccount, NotAssigned, NotFound
+from svc.store import Forbidden, InvalidInput, MasterAccount, NotAssigned, NotFound, repository
 
 SEED_PLAN = {"plan": {"devices": {"_all": {"rate": 2}}}}
 
@@ -244,3 +244,35 @@ async def test_malformed_doc_changes_and_unknown_plans_are_refused(repo, store):
         await repo.get_plan("m", "nope")
     with pytest.raises(Forbidden):
         await repo.assign_plan("a", "nope")
+
+
+async def test_an_import_goes_in_units_that_each_leave_the_counts_exact(repo, store,
+                                                                         monkeypatch):
+    """SPEC §18: a ledger rebuild (``svc import``) is chunked, so no transaction grows with
+    the account; each unit moves the counts with the ledger, so a sync between two of them
+    bills nothing half-imported, and the revision rule still holds."""
+    monkeypatch.setattr(repository, "LEDGER_CHUNK", 4)
+    await tree(repo, ("m", [], False), ("a", ["m"], False))
+    await repo.apply_doc_change(change("a", device("d0", "fax"), 5))  # newer than the import's
+    seen = []
+    unit = repo._unit
+
+    async def watched(work):
+        result = await unit(work)
+        keys = await store.find_keys("ledger", "account_id", "a")
+        ledger = {}
+        for entry in (await store.get_many("ledger", keys)).values():
+            if not entry.doc["deleted"]:
+                for item, count in entry.doc["counts"].get("devices", {}).items():
+                    ledger[item] = ledger.get(item, 0) + count
+        seen.append(((await own(repo, "a")).get("devices", {}), ledger,
+                     (await cascade(repo, "m")).get("devices", {})))
+        return result
+
+    monkeypatch.setattr(repo, "_unit", watched)
+    await repo.rebuild_ledger("a", [change("a", device(f"d{n}", "softphone"), 1)
+                                    for n in range(10)])
+
+    assert len(seen) == 4  # 10 documents in units of 4, then the recount
+    assert all(counted == ledger == cascaded for counted, ledger, cascaded in seen), seen
+    assert seen[-1][0] == {"fax": 1, "softphone": 9}
