@@ -146,7 +146,7 @@ async def sync_account(repo: Repository, leases: SyncLeases,
         present_books = {bookkeeper_key(i.bookkeeper)
                          for i in rate_state(present, present_bookkeeper)}
         standing = {key: entry for key, entry in standing.items() if key in present_books}
-    base = account_billed
+    base, behind = account_billed, set(plan.behind)  # billed on their own, this sync
     retired = [key for key in plan.behind if key not in present_books]
     if retired:
         base = await _retire(leases, claim, plan, retired[0], account_billed, present_snapshot,
@@ -172,7 +172,7 @@ async def sync_account(repo: Repository, leases: SyncLeases,
     plan.presentations += [
         Presentation(i.bookkeeper, i.as_json(), seq, base, target_billed)
         for i in rate_billing(target, base, billing["bookkeeper"], present_snapshot, source)
-        if has_changes(i) and bookkeeper_key(i.bookkeeper) not in plan.behind]
+        if has_changes(i) and bookkeeper_key(i.bookkeeper) not in behind | set(plan.behind)]
     plan.presentations += await _declined_again(leases, claim, standing, plan, account_billed,
                                                 now)
     billing_stored, rerouted = frozen, plan.rerouted

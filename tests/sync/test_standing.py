@@ -233,3 +233,25 @@ async def test_a_bookkeeper_retired_while_behind_leaves_its_arrears_to_the_prese
     assert [record["state"] for record in owed] == ["rerouted"]
     actions = [entry.doc["action"] async for entry in repo.store.scan("audit")]
     assert "delivery_rerouted" in actions
+
+
+async def test_a_bookkeeper_behind_is_not_sent_what_came_and_went_while_it_was_down(repo):
+    """A device is added while the devices' bookkeeper is down, and removed before it has
+    caught up: once it answered its owed invoice it has billed what the account has; it is
+    sent nothing more (not the removal of a device it never billed)."""
+    books = {"devices_books": Books("failed"), "users_books": Books()}
+    await account_with(repo, {"devices_plan": billed_by("devices_books", "devices"),
+                              "users_plan": billed_by("users_books", "users")})
+    loop = sync_loop(repo, lambda bookkeeper: books[bookkeeper.id])
+    await loop.tick()  # owed: the two devices
+    await use(repo, "devices", "sip_device", 3)
+    books["devices_books"].outcome = "good_standing"
+    await loop.sync_now(ACCOUNT)  # the owed invoice answered; the third device not yet billed
+    assert (await repo.services(ACCOUNT))["behind"]
+    await repo.apply_doc_changes([DocChange(ACCOUNT, "devices2", "device", 2, True)])
+    for _ in range(2):
+        await loop.tick()
+
+    owed, again = books["devices_books"].calls
+    assert again.idempotency_key == owed.idempotency_key
+    assert not (await repo.services(ACCOUNT))["behind"]
