@@ -84,6 +84,7 @@ class Service:
         await adopt_legacy_schedules(self.store)
         self.repo = Repository(self.store, master_account_id=settings.master_account_id,
                                sync_buffer_s=settings.sync_buffer_s)
+        await self.repo.repoint_pending()  # what a stopped process left half-way
         self.rereads = PendingRereads(self.store, settings.couch_reread_s,
                                       settings.couch_reread_max_s)
         # The HTTP API runs the RPC server's own handlers, which exist once the

@@ -48,6 +48,7 @@ TOMBSTONE_REV = 2**62  # a delete without a revision outranks every later edit
 
 TOUCH_CHUNK = 200  # accounts marked dirty per unit
 LEDGER_CHUNK = 500  # an import's documents per unit
+REPOINTING = "repointing"  # meta: the accounts whose descendants are being re-pointed
 
 
 class NotFound(StoreError):
@@ -181,7 +182,10 @@ class Repository:
             note_quantities(moved)
             return results
 
-        return await self._unit(work)
+        results = await self._unit(work)
+        if any(change.account is not None for change in changes):  # a flag may have changed
+            await self.repoint_pending()
+        return results
 
     async def _apply(self, change: DocChange) -> AppliedChange:
         return (await self._apply_all([change]))[0]
@@ -346,7 +350,7 @@ class Repository:
                 await self._put_services(services, mark_dirty(services.doc, self.clock()))
         await self._put(found, "accounts", account)
         if repoint:
-            await self._repoint_descendants(change.account_id)
+            await self._mark_repointing(change.account_id)
         return changes
 
     async def _nearest_reseller(self, tree: list[str]) -> str | None:
@@ -372,15 +376,42 @@ class Repository:
         doc = _with_plan(current.doc, default, reseller, {})
         await self._put_services(current, mark_dirty(doc, self.clock()))
 
-    async def _repoint_descendants(self, account_id: str) -> None:
-        """Re-point only the descendants whose nearest reseller changes."""
-        keys = await self.store.find_keys("accounts", "tree", account_id)
-        descendants = await self.store.get_many("accounts", keys)
-        for found in descendants.values():
-            reseller = await self._nearest_reseller(found.doc["tree"])
-            if reseller != found.doc["reseller_id"]:
-                await self._put(found, "accounts", {**found.doc, "reseller_id": reseller})
-                await self._touch(found.key)
+    async def _mark_repointing(self, account_id: str) -> None:
+        """Inside the unit that changes a reseller flag: its descendants are re-pointed
+        after it, in units of their own (``repoint_pending``); the mark makes that resumable
+        when the process stops half-way."""
+        found = await self.store.get("meta", REPOINTING)
+        pending = found.doc["accounts"] if found else []
+        if account_id not in pending:
+            await self.store.put("meta", REPOINTING, {"accounts": [*pending, account_id]},
+                                 found.version if found else 0)
+
+    async def repoint_pending(self) -> None:
+        """Re-point the descendants of every account whose reseller flag changed (after the
+        unit that changed it, and at start for what a stopped process left): only those whose
+        nearest reseller changes, ``TOUCH_CHUNK`` per unit, so that no unit grows with the
+        reseller; the mark goes once all are done."""
+        found = await self.store.get("meta", REPOINTING)
+        for account_id in found.doc["accounts"] if found else []:
+            keys = await self.store.find_keys("accounts", "tree", account_id)
+            for start in range(0, len(keys), TOUCH_CHUNK):
+                async def chunk(keys: list[str] = keys[start:start + TOUCH_CHUNK]) -> None:
+                    for account in (await self.store.get_many("accounts", keys)).values():
+                        reseller = await self._nearest_reseller(account.doc["tree"])
+                        if reseller != account.doc["reseller_id"]:
+                            await self._put(account, "accounts",
+                                            {**account.doc, "reseller_id": reseller})
+                            await self._touch(account.key)
+
+                await self._unit(chunk)
+            await self._unit(lambda account_id=account_id: self._unmark_repointing(account_id))
+
+    async def _unmark_repointing(self, account_id: str) -> None:
+        found = await self.store.get("meta", REPOINTING)
+        if found is not None:
+            await self.store.put("meta", REPOINTING, {
+                "accounts": [a for a in found.doc["accounts"] if a != account_id]},
+                found.version)
 
     async def _touch(self, account_id: str) -> None:
         services = await self._load("services", account_id, new_services)
@@ -401,10 +432,12 @@ class Repository:
                         {"is_reseller": account["is_reseller"]}, {"is_reseller": is_reseller}))
             if account["is_reseller"] != is_reseller:
                 await self._touch(account_id)
-                await self._repoint_descendants(account_id)
+                await self._mark_repointing(account_id)
             return updated
 
-        return await self._unit(work)
+        updated = await self._unit(work)
+        await self.repoint_pending()
+        return updated
 
     # --- reconcile -----------------------------------------------------------------------
 

@@ -276,3 +276,32 @@ async def test_an_import_goes_in_units_that_each_leave_the_counts_exact(repo, st
     assert len(seen) == 4  # 10 documents in units of 4, then the recount
     assert all(counted == ledger == cascaded for counted, ledger, cascaded in seen), seen
     assert seen[-1][0] == {"fax": 1, "softphone": 9}
+
+
+async def test_re_pointing_goes_in_units_and_resumes_what_a_stop_left(repo, store,
+                                                                     monkeypatch):
+    """SPEC §18: promoting an account re-points its descendants in units of their own
+    (none grows with the reseller); a process that stopped half-way leaves a mark, and the
+    re-pointing resumes from it (at start)."""
+    monkeypatch.setattr(repository, "TOUCH_CHUNK", 2)
+    await tree(repo, ("m", [], False), ("r", ["m"], False),
+               *[(f"c{n}", ["m", "r"], False) for n in range(5)])
+    units = 0
+    unit = repo._unit
+
+    async def counted(work):
+        nonlocal units
+        units += 1
+        return await unit(work)
+
+    monkeypatch.setattr(repo, "_unit", counted)
+    stop_after = repo.repoint_pending
+    monkeypatch.setattr(repo, "repoint_pending", lambda: asyncio.sleep(0))  # "stopped"
+    await repo.set_reseller("r", True)
+    assert units == 1
+    assert {(await repo.account(f"c{n}"))["reseller_id"] for n in range(5)} == {"m"}
+
+    await stop_after()  # as Service.start does
+    assert units == 1 + 3 + 1  # five descendants in units of two, then the mark goes
+    assert {(await repo.account(f"c{n}"))["reseller_id"] for n in range(5)} == {"r"}
+    assert (await store.get("meta", "repointing")).doc["accounts"] == []
