@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from .routes import PREFIX, ROUTES
+from .routes import EDITABLE_PATH, PREFIX, ROUTES
 
 ALLOW_HEADERS = ("content-type, depth, user-agent, x-http-method-override, x-file-size, "
                  "x-requested-with, if-modified-since, x-file-name, cache-control, "
@@ -18,6 +18,7 @@ MAX_AGE_S = 86400  # crossbar's ?SECONDS_IN_DAY
 
 _PATHS = [(re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(PREFIX + route.path)) + "/?"),
            route.method) for route in ROUTES]
+_PATHS.append((re.compile(re.escape(EDITABLE_PATH) + "/?"), "GET"))
 
 
 def methods_of(path: str) -> list[str]:

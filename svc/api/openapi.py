@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from .. import __version__
 from ..amqp.schemas import render
 from .models import Failure
-from .routes import PREFIX, ROUTES, Route
+from .routes import EDITABLE_PATH, PREFIX, ROUTES, Route
 
 OPENAPI_FILE = "openapi.json"
 REF = "#/components/schemas/{model}"
@@ -113,7 +113,7 @@ def openapi() -> dict[str, Any]:
         paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = operation
 
         if route.request == ("plans", "editable_req"):  # KAZOO serves it to anyone too
-            paths["/v2/services/editable"] = {"get": {
+            paths[EDITABLE_PATH] = {"get": {
                 **operation, "operationId": "get_services_editable_of_the_master",
                 "security": [], "parameters": [], "responses": {
                     key: value for key, value in operation["responses"].items()

@@ -47,6 +47,8 @@ from .models import Overrides, Page, Success
 from .views import KazooQuote, KazooSummary, kazoo_quote, kazoo_summary, summary_csv
 
 PREFIX = "/v2/accounts/{account_id}"
+# KAZOO also serves the editable fields without an account, to anyone (cb_services)
+EDITABLE_PATH = "/v2/services/editable"
 Doc = dict[str, Any]
 
 

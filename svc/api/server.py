@@ -28,13 +28,12 @@ from .bodies import read_json, request_data
 from .cors import cors_headers, methods_of, preflight_headers
 from .envelope import Meta, failure, per_field, success
 from .openapi import openapi
-from .routes import PREFIX, ROUTES, Doc, Route
+from .routes import EDITABLE_PATH, PREFIX, ROUTES, Doc, Route
 
 log = logging.getLogger("svc.api")
 Handlers = Mapping[tuple[str, str], Handler]
 # the request id a client sends is echoed as it is, within reason
 MAX_REQUEST_ID = 128
-# KAZOO serves it without an account too, to anyone (cb_services list_editable)
 EDITABLE = next(route for route in ROUTES if route.request == ("plans", "editable_req"))
 
 
@@ -60,7 +59,7 @@ class HttpApi:
         served = [web.get("/openapi.json", openapi_json),
                   *(web.post(PREFIX + "/services/topup" + slash, self._topup)
                     for slash in ("", "/"))]
-        served += [web.get("/v2/services/editable" + slash, self._editable)
+        served += [web.get(EDITABLE_PATH + slash, self._editable)
                    for slash in ("", "/")]
         for route in ROUTES:  # with and without a trailing slash, as crossbar
             served += [web.route(route.method, PREFIX + route.path + slash,
