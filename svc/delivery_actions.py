@@ -16,6 +16,7 @@ from .rating import Bookkeeper
 from .rating.quote import rate_state
 from .store import Repository
 from .store.audit import Change
+from .sync.billed import owes
 from .sync.loop import SyncLoop
 from .sync.stuck import UNSETTLED
 
@@ -44,17 +45,10 @@ async def _unsettled(repo: Repository, req: m.DeliveryRetryReq) -> Doc:
     services = await repo.services(req.account_id) or {}
     if record["state"] not in UNSETTLED or not (
             record["snapshot_seq"] == services.get("billed_seq", 0) + 1  # a sync in flight
-            or _owed(services, record)):
+            or owes(services, record)):
         raise Rejected("conflict", f"delivery {req.delivery_id} is {record['state']}: "
                                    "only a failed or unanswered delivery can be settled")
     return record
-
-
-def _owed(services: Doc, record: Doc) -> bool:
-    """Whether ``record`` is the invoice its bookkeeper owes, behind the account."""
-    owed = (services.get("behind") or {}).get(record["bookkeeper_key"], {}).get("owed")
-    return owed is not None and (owed["seq"], owed["presentation"]) == (
-        record["snapshot_seq"], record.get("presentation", 0))
 
 
 def delivery_retry_handler(sync: SyncLoop) -> Handler:

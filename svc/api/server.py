@@ -59,7 +59,7 @@ class HttpApi:
         served = [web.get("/openapi.json", openapi_json),
                   *(web.post(PREFIX + "/services/topup" + slash, self._topup)
                     for slash in ("", "/"))]
-        served += [web.get(EDITABLE_PATH + slash, self._editable)
+        served += [web.get(EDITABLE_PATH + slash, self._endpoint(EDITABLE, anyone=True))
                    for slash in ("", "/")]
         for route in ROUTES:  # with and without a trailing slash, as crossbar
             served += [web.route(route.method, PREFIX + route.path + slash,
@@ -73,20 +73,26 @@ class HttpApi:
         request_id = given if 0 < len(given) <= MAX_REQUEST_ID else new_msg_id()
         return Meta(request_id, self.node, principal.token or "" if principal else "")
 
-    def _endpoint(self, route: Route) -> Callable[[web.Request], Any]:
+    def _endpoint(self, route: Route, *, anyone: bool = False) -> Callable[[web.Request], Any]:
+        """``anyone``: served without a token and outside an account (KAZOO's
+        ``/v2/services/editable``)."""
         async def endpoint(request: web.Request) -> web.Response:
             meta = self._meta(request)
-            account_id = request.match_info["account_id"]
+            account_id = request.match_info.get("account_id", "")
             try:
-                principal = await self.auth.principal(request.headers, request.query)
+                principal = None if anyone else await self.auth.principal(request.headers,
+                                                                          request.query)
                 meta = self._meta(request, principal)
                 handlers = self.handlers()
                 if handlers is None:
                     raise Rejected("not_ready", "svc is starting or stopping")
                 assert route.access is not None
-                await authorize(self.repo, principal, account_id, route.access, route.method)
+                if principal is not None:
+                    await authorize(self.repo, principal, account_id, route.access,
+                                    route.method)
                 parsed = await self._request(route, request, meta.request_id)
-                with acting(Actor("token", principal.name, reason_of(parsed))):
+                with acting(Actor("token", principal.name if principal else "anyone",
+                                  reason_of(parsed))):
                     reply = await handlers[route.request](self.repo, parsed)
             except Exception as error:  # noqa: BLE001 - every failure gets an answer
                 return self._failure(request, route, error, meta, account_id)
@@ -111,20 +117,6 @@ class HttpApi:
             status, answer = failure(meta, "not_implemented", {
                 "message": "svc keeps no credit ledgers: top up in KAZOO"})
         return self._json(request, status, answer, meta)
-
-    async def _editable(self, request: web.Request) -> web.Response:
-        """KAZOO's ``GET /v2/services/editable``: no account, no token."""
-        meta = self._meta(request)
-        route = EDITABLE
-        try:
-            handlers = self.handlers()
-            if handlers is None:
-                raise Rejected("not_ready", "svc is starting or stopping")
-            reply = await handlers[route.request](self.repo, await self._request(
-                route, request, meta.request_id))
-        except Exception as error:  # noqa: BLE001 - every failure gets an answer
-            return self._failure(request, route, error, meta, "")
-        return self._json(request, 200, _success(route, reply, meta), meta)
 
     async def _elsewhere(self, request: web.Request) -> web.Response:
         methods = methods_of(request.path)

@@ -33,6 +33,13 @@ def owing(services: Doc) -> bool:
     return any("owed" in entry for entry in (services.get("behind") or {}).values())
 
 
+def owes(services: Doc, record: Doc) -> bool:
+    """Whether delivery ``record`` is the invoice its bookkeeper owes, behind the account."""
+    owed = (services.get("behind") or {}).get(record["bookkeeper_key"], {}).get("owed")
+    return owed is not None and (owed["seq"], owed["presentation"]) == (
+        record["snapshot_seq"], record.get("presentation", 0))
+
+
 def billed_of(snapshot: Doc | None, bookkeeper: Doc | None) -> Doc:
     return {"state": snapshot, "bookkeeper": bookkeeper}
 
