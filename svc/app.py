@@ -20,7 +20,7 @@ from .amqp import topology
 from .amqp.client import RpcClient
 from .amqp.connection import BrokerLink, FailoverConnection, redelivered_if_lost
 from .amqp.notices import NoticeConsumer
-from .amqp.publisher import Publisher
+from .amqp.publisher import Publisher, Replies
 from .amqp.rpc import RpcServer
 from .api import HttpApi
 from .auth.setup import authenticator
@@ -119,17 +119,18 @@ class Service:
         channel = await outbound.channel()
         exchanges = await topology.declare_exchanges(channel)
         await topology.declare_dead_letters(channel)
-        publisher = Publisher(channel, exchanges, settings.node,
+        publisher = Publisher(exchanges, settings.node,
                               on_dead_letter=self.metrics.dead_letter)
         self.sync = self._sync_loop(await self._bookkeeper_rpc(outbound))
         self.relay = OutboxRelay(self.store, publisher.event, broker=self.broker)
 
-        rpc_channel = await (await self._connect("rpc")).channel()
+        # no publisher confirms: replies only (svc/amqp/publisher.py, Replies)
+        rpc_channel = await (await self._connect("rpc")).channel(publisher_confirms=False)
         await rpc_channel.set_qos(prefetch_count=settings.rpc_prefetch)
         # After a broker restart aio-pika restores channels in no fixed order: each consuming
         # channel re-declares the exchanges too, so that its consumer never runs (and has
         # events, replies or dead letters published) before the exchanges exist again.
-        rpc_exchanges = await topology.declare_exchanges(rpc_channel)
+        await topology.declare_exchanges(rpc_channel)
         importer = (Importer(self.repo, self.source, settings.number_classifiers)
                     if self.source else None)
         handlers = {**HANDLERS, ("sync", "sync_req"): sync_handler(self.sync.sync_now),
@@ -137,12 +138,10 @@ class Service:
                         tuple(c.name for c in settings.number_classifiers)),
                     **delivery_actions(self.sync),
                     ("reconcile", "reconcile_req"): reconcile_handler(importer)}
-        # replies go out on the connection the requests came in on: a request svc could take
+        # replies go out on the channel the requests came in on: a request svc could take
         # can be answered, and one whose connection is lost unanswered is delivered again
         # (replies on another connection, lost alone, would leave it unacked and unanswered)
-        replies = Publisher(rpc_channel, rpc_exchanges, settings.node,
-                            on_dead_letter=self.metrics.dead_letter)
-        self.rpc = RpcServer(handlers, self.repo, replies, settings.node,
+        self.rpc = RpcServer(handlers, self.repo, Replies(rpc_channel), publisher, settings.node,
                              settings.max_message_bytes, observe=self.metrics.rpc)
         rpc_queue = await topology.declare_rpc_queue(rpc_channel, settings.delivery_limit)
         self.consumers.append((rpc_queue, await rpc_queue.consume(

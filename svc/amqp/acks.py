@@ -2,13 +2,14 @@
 
 Each ``basic.ack`` is a frame and a socket write of its own, and under load a write costs as
 much as all the Python around a request. The requests answered in one turn of the event loop
-(a publisher confirm resumes many at once) are acked together at the end of that turn: the
+(one answer of the store resumes many) are acked together at the end of that turn: the
 run of answered tags just above the last one acked goes in one ``basic.ack`` with
 ``multiple``; an answered tag above one still being answered is acked on its own at once, so
 a slow request never holds back the acks (nor, through the prefetch, the deliveries) of the
 quick ones behind it. Nothing is acked before it is answered: ``multiple`` only ever covers
 a run of answered tags (RabbitMQ numbers a channel's deliveries 1, 2, 3 …; a tag that never
-comes only stops the runs, and the tags above it go one by one).
+comes only stops the runs, and the tags above it go one by one). A delivery given back to the
+broker (``requeue``) is settled too: the runs go on past it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class _ChannelAcks:
 
     acked_upto: int = 0  # every tag up to this one is acked
     answered: set[int] = field(default_factory=set)  # answered, not acked yet
-    acked_alone: set[int] = field(default_factory=set)  # above ``acked_upto``, acked already
+    # above ``acked_upto``, settled already: acked alone, or given back
+    settled_alone: set[int] = field(default_factory=set)
     flush: asyncio.Task[None] | None = None
 
 
@@ -43,20 +45,42 @@ class AnsweredAcks:
 
     def answered(self, message: AbstractIncomingMessage) -> None:
         """Ack ``message`` at the end of this turn of the event loop."""
-        tag = message.delivery_tag
-        if tag is None:  # consumed without acks
+        found = self._acks_of(message)
+        if found is None:
             return
-        try:
-            channel = message.channel
-        except ChannelInvalidStateError:  # closed: the broker redelivers what it had not acked
-            log.info("ack of delivery %s not sent, its channel is closed", tag)
-            return
-        acks = self._channels.get(channel)
-        if acks is None:
-            acks = self._channels[channel] = _ChannelAcks()
+        channel, acks, tag = found
         acks.answered.add(tag)
         if acks.flush is None:
             acks.flush = asyncio.create_task(self._flush(channel, acks))
+
+    async def requeue(self, message: AbstractIncomingMessage) -> None:
+        """Give ``message`` back to the broker, to be delivered again."""
+        found = self._acks_of(message)
+        if found is None:
+            return
+        channel, acks, tag = found
+        try:
+            await channel.basic_nack(tag, requeue=True, wait=False)
+        except (AMQPError, ChannelInvalidStateError) as error:  # the broker redelivers it
+            log.info("nack not sent, the channel is closed: %r", error)
+        acks.settled_alone.add(tag)
+
+    def _acks_of(self, message: AbstractIncomingMessage
+                 ) -> tuple[AbstractChannel, _ChannelAcks, int] | None:
+        """Its channel, that channel's tags and its own; None when there is nothing to
+        settle."""
+        tag = message.delivery_tag
+        if tag is None:  # consumed without acks
+            return None
+        try:
+            channel = message.channel
+        except ChannelInvalidStateError:  # closed: the broker redelivers what it had not acked
+            log.info("delivery %s not settled, its channel is closed", tag)
+            return None
+        acks = self._channels.get(channel)
+        if acks is None:
+            acks = self._channels[channel] = _ChannelAcks()
+        return channel, acks, tag
 
     async def drain(self) -> None:
         """Until every ack asked for is written."""
@@ -73,13 +97,13 @@ class AnsweredAcks:
             if tag in acks.answered:
                 acks.answered.remove(tag)
                 run_end = tag
-            elif tag in acks.acked_alone:
-                acks.acked_alone.remove(tag)
+            elif tag in acks.settled_alone:
+                acks.settled_alone.remove(tag)
             else:
                 break
             acks.acked_upto = tag
         alone, acks.answered = acks.answered, set()
-        acks.acked_alone |= alone
+        acks.settled_alone |= alone
         try:
             if run_end is not None:  # never a tag acked alone: the broker closes the channel
                 await channel.basic_ack(run_end, multiple=True, wait=False)

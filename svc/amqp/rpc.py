@@ -1,7 +1,7 @@
 """The RPC server: every request gets an answer, never silence.
 
 ``answer`` is the whole decision (decode, size, envelope, schema, dispatch, reply shape) with
-no AMQP in it; ``RpcServer`` feeds it deliveries, publishes, and acks after the reply.
+no AMQP in it; ``RpcServer`` feeds it deliveries, publishes the reply, and acks after it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from ..models.requests import REQUESTS, response_name
 from ..store import Repository, StoreUnavailable
 from ..store.audit import Actor, acting, reason_of
 from .acks import AnsweredAcks
+from .connection import CONNECTION_LOST
 from .envelope import envelope
-from .publisher import Publisher
+from .publisher import Publisher, Replies
 
 log = logging.getLogger("svc.rpc")
 BY_NAME = {name: (category, model) for (category, name), model in REQUESTS.items()}
@@ -155,11 +156,12 @@ def category_of(routing_key: str | None) -> str:
 
 class RpcServer:
     def __init__(self, handlers: dict[tuple[str, str], Handler], repo: Repository,
-                 publisher: Publisher, node: str, max_bytes: int,
+                 replies: Replies, dead_letters: Publisher, node: str, max_bytes: int,
                  observe: Observe | None = None) -> None:
         self.handlers = handlers
         self.repo = repo
-        self.publisher = publisher
+        self.replies = replies
+        self.dead_letters = dead_letters
         self.node = node
         self.max_bytes = max_bytes
         self.observe = observe
@@ -193,14 +195,18 @@ class RpcServer:
             return
         result = await answer(self.handlers, self.repo, message.body, self.node,
                               self.max_bytes)
-        delivered = await self.publisher.reply(result.message, result.server_id,
-                                               message.reply_to, message.correlation_id)
+        delivered = await self.replies.send(result.message, result.server_id,
+                                            message.reply_to, message.correlation_id)
         if not delivered:
             log.warning("request can be answered nowhere: dead-lettered",
                         extra={"msg_id": result.message.get("Msg-ID")})
-            await self.publisher.dead_letter(message.body, message.routing_key or "",
-                                             "no reply address (Server-ID or reply_to)",
-                                             code="no_reply_address")
+            try:  # confirmed, on the outbound connection
+                await self.dead_letters.dead_letter(
+                    message.body, message.routing_key or "",
+                    "no reply address (Server-ID or reply_to)", code="no_reply_address")
+            except CONNECTION_LOST:  # that connection is down, this one is not: try again
+                await self._acks.requeue(message)  # (the delivery limit ends the retries)
+                return
         self._acks.answered(message)  # after the reply, with the others of this turn
         if self.observe:
             self.observe(result.category, result.event, result.outcome,

@@ -107,3 +107,29 @@ async def test_a_closed_channel_takes_its_unsent_acks_with_it(amqp_url, deliveri
     await acks.drain()  # no error: the broker redelivers them
     await connection.close()
     assert await left_in_queue(amqp_url, name) == 3
+
+
+async def test_a_delivery_given_back_is_delivered_again_and_the_runs_go_on_past_it(
+        amqp_url, deliveries):
+    connection, name, receive = deliveries
+    messages = await receive(4)  # the consumer keeps appending to this list
+    channel = messages[0].channel
+    acks = AnsweredAcks()
+    await acks.requeue(messages[0])  # tag 1 given back: it comes again, as tag 5
+    acks.answered(messages[1])
+    acks.answered(messages[2])
+    await acks.drain()
+    assert channel.acks_sent == [(3, True)]  # one run from tag 2, past the tag given back
+
+    async def came_again() -> bool:
+        return len(messages) == 5
+
+    await eventually(came_again)
+    again = messages[4]
+    assert (again.body, again.delivery_tag, again.redelivered) == (b"0", 5, True)
+    acks.answered(messages[3])
+    acks.answered(again)
+    await acks.drain()
+    assert channel.acks_sent[1:] == [(5, True)] and not channel.is_closed
+    await connection.close()
+    assert await left_in_queue(amqp_url, name) == 0

@@ -275,7 +275,7 @@ def answers_with_its_model(name: str, handler: Handler) -> Handler:
 
 async def test_replies_and_events_match_their_schemas(repo):
     exchange = Capture()
-    publisher = Publisher(None, {"services": exchange}, "services@test")  # type: ignore[arg-type]
+    publisher = Publisher({"services": exchange}, "services@test")  # type: ignore[arg-type]
     relay = OutboxRelay(repo.store, publisher.event)  # the events as the service relays them
     bookkeeper = FailsThriceThenDelinquent()
     sync = SyncLoop(repo, lambda _: bookkeeper, owner="test",

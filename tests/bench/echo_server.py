@@ -9,9 +9,10 @@ queue of its own as svc's is (``bench_echo_requests``, bound on ``services`` wit
 ``bench.echo.request``), the body decoded and encoded with svc's own JSON (``svc.jsonio``),
 the request itself published back Kazoo's way on ``targeted`` under its ``Server-ID`` (so it
 keeps the ``Msg-ID``; ``mandatory``, confirmed), then ``message.ack()``, one per request.
-svc does the same work and more (validation, the store, its envelope), and acks the requests
-answered in one turn of the event loop in one frame. Prints ``ready`` once it consumes; stops
-on SIGTERM or SIGINT.
+svc does the same work and more (validation, the store, its envelope), but acks the requests
+answered in one turn of the event loop in one frame, and publishes its replies without
+publisher confirms (``svc.amqp.publisher.Replies`` says why). Prints ``ready`` once it
+consumes; stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations

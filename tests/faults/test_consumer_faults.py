@@ -1,7 +1,8 @@
 """The fault paths of the doc-change consumer and the RPC server, in-process and
 deterministic (the broker tests beside this file hit them only when the timing is right):
 a delivery whose channel died with the broker, a publisher that cannot publish, and input
-that breaks the JSON parser or encoder rather than the schema."""
+that breaks the JSON parser or encoder rather than the schema. Where a delivery must really
+come again, the broker is the real one."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import asyncio
 import json
 from typing import Any
 
+import aio_pika
 import pytest
 from aiormq.exceptions import ChannelInvalidStateError
+from waiting import eventually
 
 from svc.amqp.kazoo_notices import doc_change
 from svc.amqp.notices import NoticeConsumer
-from svc.amqp.rpc import answer
+from svc.amqp.publisher import Replies
+from svc.amqp.rpc import RpcServer, answer
 from svc.handlers import HANDLERS
 from svc.jsonio import dumps
 from svc.quantities import DEFAULT_CLASSIFIERS
@@ -125,3 +129,40 @@ async def test_requests_too_deep_to_parse_or_to_echo_still_get_an_error_reply():
     assert "Account-ID: Input should be a valid string" in reply.message["Error-Message"]
     assert reply.message["Msg-ID"] == "m1" and "Request" not in reply.message
     dumps(reply.message)
+
+
+async def test_a_request_whose_dead_letter_cannot_be_published_comes_again(repo, amqp_url):
+    """A request with no reply address is dead-lettered on the outbound connection; while
+    that one is down, the RPC channel gives the request back (no reply, no ack), and the
+    broker delivers it again until the dead letter goes out."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=False)  # as svc's RPC channel
+        queue = await channel.declare_queue("requests", auto_delete=True)
+        dead_letters = Publisher(up=False)
+        server = RpcServer(HANDLERS, repo, Replies(channel), dead_letters,  # type: ignore[arg-type]
+                           "services@test", 1 << 20)
+        deliveries: list[bool] = []
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            deliveries.append(message.redelivered)
+            if len(deliveries) == 3:
+                dead_letters.up = True  # the outbound connection is back
+            await server.on_message(message)
+
+        await queue.consume(on_message)
+        unanswerable = {k: v for k, v in request().items() if k != "Server-ID"}
+        await channel.default_exchange.publish(aio_pika.Message(dumps(unanswerable)),
+                                               routing_key=queue.name)
+
+        async def dead_lettered() -> bool:
+            return bool(dead_letters.dead)
+
+        await eventually(dead_lettered)
+        await server.drain()
+        assert deliveries == [False, True, True]
+        assert len(dead_letters.dead) == 1 and "no reply address" in dead_letters.dead[0][1]
+        assert (await channel.declare_queue(queue.name, passive=True)
+                ).declaration_result.message_count == 0  # acked: not delivered again
+    finally:
+        await connection.close()
