@@ -55,15 +55,21 @@ class SyncLoop:
         self._slot_freed = asyncio.Event()
 
     async def run(self, interval_s: float, stop: asyncio.Event) -> None:
+        """A tick every ``interval_s``, counted from the start of the last one: an account
+        that changes all the time is billed every interval, however long its tick took (a
+        pause after each tick instead billed it every interval plus a tick, and ticks
+        lengthen as the store grows)."""
         renewing = asyncio.create_task(self._renewing(stop))
+        loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
+                next_tick_at = loop.time() + interval_s
                 try:
                     await self.tick(stop)
                 except Exception:  # noqa: BLE001 - the loop outlives any one failure
                     log.exception("sync tick failed")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval_s)
+                    await asyncio.wait_for(stop.wait(), max(0.0, next_tick_at - loop.time()))
         finally:
             renewing.cancel()
 
