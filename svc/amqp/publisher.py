@@ -74,6 +74,5 @@ class Replies:
         await channel.basic_publish(
             dumps(message), exchange=exchange, routing_key=routing_key, wait=False,
             properties=Basic.Properties(content_type=CONTENT_TYPE, delivery_mode=1,
-                                        correlation_id=correlation_id,
-                                        message_id=message["Msg-ID"]))
+                                        correlation_id=correlation_id))
         return True

@@ -193,6 +193,9 @@ async def test_plain_amqp_clients_are_answered_on_reply_to(service, channel):
     (dumps({"Event-Category": "services", "Event-Name": "summary_req", "App-Name": "x",
             "App-Version": "1", "Msg-ID": "m", "Account-ID": "a", "Pad": "x" * 70_000}),
      "exceeds SVC_MAX_MESSAGE_BYTES"),
+    # echoed in the reply's body only: as an AMQP property it would not go on the wire
+    (dumps({"Event-Category": "services", "Event-Name": "summary_req", "App-Name": "x",
+            "App-Version": "1", "Msg-ID": 5, "Account-ID": "a"}), "Msg-ID"),
 ])
 async def test_malformed_requests_are_answered_and_the_service_keeps_running(
         service, channel, client, body, expected):
