@@ -15,6 +15,7 @@ from .envelope import CONTENT_TYPE, envelope
 from .topology import DEAD_LETTER_EXCHANGE
 
 DEAD_LETTER_REASON = "x-svc-dead-letter-reason"
+MAX_QUEUE_NAME_BYTES = 255  # AMQP's short string: no queue has a longer name
 
 
 class Publisher:
@@ -63,8 +64,9 @@ class Replies:
     async def send(self, message: dict[str, Any], server_id: str | None, reply_to: str | None,
                    correlation_id: str | None) -> bool:
         """Kazoo's way (``targeted``/``Server-ID``) first, else plain AMQP ``reply_to``;
-        False when the request can be answered nowhere."""
-        if server_id:
+        False when the request can be answered nowhere (a ``Server-ID`` too long to name a
+        queue names none)."""
+        if server_id and len(server_id.encode()) <= MAX_QUEUE_NAME_BYTES:
             exchange, routing_key = "targeted", server_id
         elif reply_to:
             exchange, routing_key = "", reply_to

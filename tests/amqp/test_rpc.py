@@ -186,6 +186,14 @@ async def test_plain_amqp_clients_are_answered_on_reply_to(service, channel):
     assert reply["Quote"]["invoices"][0]["summary"]["recurring"] == Decimal("3.3")
 
 
+async def test_a_server_id_too_long_to_name_a_queue_falls_back_to_reply_to(service, channel):
+    body = dumps({"Event-Category": "services", "Event-Name": "summary_req", "App-Name": "x",
+                  "App-Version": "1", "Msg-ID": "m1", "Server-ID": "q" * 256,
+                  "Account-ID": "a"})
+    reply = await raw_rpc(channel, body)
+    assert reply["Msg-ID"] == "m1" and reply["Reason"] == "account_not_found"
+
+
 @pytest.mark.parametrize(("body", "expected"), [
     (b"{not json", "not valid JSON"),
     (b"[1, 2]", "must be a JSON object"),
