@@ -1,20 +1,14 @@
-"""Kazoo's message envelope (docs/amqp-api.md): building, stripping, Gregorian time."""
+"""Kazoo's message envelope (docs/amqp-api.md): building and stripping."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 from .. import __version__
 
 APP_NAME = "services"
-GREGORIAN_OFFSET = 62_167_219_200  # seconds from 0000-01-01 to the Unix epoch (kz_types.hrl)
 CONTENT_TYPE = "application/json"
-
-
-def gregorian_now() -> int:
-    return int(time.time()) + GREGORIAN_OFFSET
 
 
 def new_msg_id() -> str:

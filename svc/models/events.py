@@ -8,9 +8,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..amqp.envelope import gregorian_now
 from .documents import ActivationCharge, InvoiceItem, InvoiceSummary, PlanAssignment, QuantityChange
-from .fields import Gregorian
+from .fields import Gregorian, gregorian_now
 
 
 class Event(BaseModel):

@@ -1,19 +1,20 @@
 """Field types the models share: how money, counts, omitted values and Kazoo time look on
-the wire."""
+the wire. Kazoo's time lives here, below the models and the wire that both use it."""
 
 from __future__ import annotations
 
 import datetime
+import time
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AwareDatetime, BeforeValidator, Field, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
-from ..amqp.envelope import GREGORIAN_OFFSET
 from ..rating.coerce import MAX_QUANTITY
 
 T = TypeVar("T")
+GREGORIAN_OFFSET = 62_167_219_200  # seconds from 0000-01-01 to the Unix epoch (kz_types.hrl)
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -48,6 +49,10 @@ IsoTime = Annotated[str, Field(description="the same moment in ISO 8601 UTC")]
 def gregorian_of(unix_seconds: float) -> int:
     """KAZOO's time: whole seconds since 0000-01-01 (the HTTP API's one time format)."""
     return int(unix_seconds) + GREGORIAN_OFFSET
+
+
+def gregorian_now() -> int:
+    return gregorian_of(time.time())
 
 
 def iso_of(unix_seconds: float) -> str:

@@ -38,11 +38,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..amqp.envelope import gregorian_now
 from ..bookkeepers.abc import Answer, BookkeeperAdapter, InvoiceDelivery
 from ..invoicing import current_state, default_bookkeeper, snapshot_of, state_of
 from ..jsonio import fingerprint
 from ..models.events import BookkeeperSync
+from ..models.fields import gregorian_now
 from ..rating import Bookkeeper, Quantities, State
 from ..rating.quote import rate_state
 from ..store import Repository

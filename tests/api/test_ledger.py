@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from http_api import secret
 
-from svc.amqp.envelope import GREGORIAN_OFFSET
+from svc.models.fields import GREGORIAN_OFFSET
 
 LEDGER = "/services/ledger"
 
