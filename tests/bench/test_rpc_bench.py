@@ -1,7 +1,9 @@
 """RPC round trips through RabbitMQ against a bare echo RPC.
 
 ``svc serve`` and the echo server (``echo_server.py``: a plain aio-pika RPC server with the
-same JSON, prefetch and reply path) run as child processes on a virtual host of their own.
+same JSON, prefetch and reply route, which confirms each reply and acks each request on its
+own, as aio-pika's documentation does; svc does neither, see ``svc.amqp.publisher.Replies``
+and ``svc.amqp.acks``) run as child processes on a virtual host of their own.
 One ``ServicesClient`` keeps 64 requests in flight; echo, ``summary_req`` and ``quote_req``
 (by account, with a small ``Changes``) take turns, 3 rounds of 10 s each (1 s at smoke size),
 and the median throughputs are compared. svc's requests go through ``ServicesClient.call``
