@@ -180,6 +180,12 @@ class RpcServer:
         self._idle.clear()
         try:
             await self._answer(message)
+        except CONNECTION_LOST:
+            raise  # the broker delivers it again (redelivered_if_lost)
+        except Exception:  # noqa: BLE001 - never left unacked, holding a prefetch slot
+            log.exception("request not answered: given back to the broker, which "
+                          "dead-letters it after SVC_DELIVERY_LIMIT deliveries")
+            await self._acks.requeue(message)
         finally:
             self._in_flight -= 1
             if not self._in_flight:

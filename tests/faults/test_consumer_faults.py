@@ -20,7 +20,7 @@ from svc.amqp.notices import NoticeConsumer
 from svc.amqp.publisher import Replies
 from svc.amqp.rpc import RpcServer, answer
 from svc.handlers import HANDLERS
-from svc.jsonio import dumps
+from svc.jsonio import dumps, loads
 from svc.quantities import DEFAULT_CLASSIFIERS
 from svc.store import Repository
 
@@ -164,5 +164,39 @@ async def test_a_request_whose_dead_letter_cannot_be_published_comes_again(repo,
         assert len(dead_letters.dead) == 1 and "no reply address" in dead_letters.dead[0][1]
         assert (await channel.declare_queue(queue.name, passive=True)
                 ).declaration_result.message_count == 0  # acked: not delivered again
+    finally:
+        await connection.close()
+
+
+async def test_a_request_whose_reply_fails_unexpectedly_is_given_back(repo, amqp_url):
+    """A failure no rule foresaw (here the reply's publish, once) leaves no delivery unacked
+    holding a prefetch slot: the request is given back and answered when it comes again."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=False)
+        requests = await channel.declare_queue("requests", auto_delete=True)
+        replies = await channel.declare_queue("q", auto_delete=True)  # the Server-ID's queue
+        await replies.bind(await channel.declare_exchange(
+            "targeted", aio_pika.ExchangeType.DIRECT, durable=False, auto_delete=False), "q")
+        send, failures = Replies(channel), []
+
+        class FailingOnce(Replies):
+            async def send(self, *args: Any) -> bool:
+                if not failures:
+                    failures.append(args)
+                    raise TypeError("str required, received <class 'int'>")
+                return await send.send(*args)
+
+        server = RpcServer(HANDLERS, repo, FailingOnce(channel), Publisher(),  # type: ignore[arg-type]
+                           "services@test", 1 << 20)
+        await requests.consume(server.on_message)
+        await channel.default_exchange.publish(
+            aio_pika.Message(dumps(request(**{"Account-ID": ACCOUNT}))), routing_key=requests.name)
+
+        reply = await eventually(lambda: replies.get(fail=False))
+        await server.drain()
+        assert len(failures) == 1 and loads(reply.body)["Reason"] == "account_not_found"
+        assert (await channel.declare_queue(requests.name, passive=True)
+                ).declaration_result.message_count == 0  # answered and acked
     finally:
         await connection.close()
