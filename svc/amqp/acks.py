@@ -54,11 +54,14 @@ class AnsweredAcks:
             acks.flush = asyncio.create_task(self._flush(channel, acks))
 
     async def requeue(self, message: AbstractIncomingMessage) -> None:
-        """Give ``message`` back to the broker, to be delivered again."""
+        """Give ``message`` back to the broker, to be delivered again, unless it is answered
+        already (settling a tag twice closes the channel)."""
         found = self._acks_of(message)
         if found is None:
             return
         channel, acks, tag = found
+        if tag <= acks.acked_upto or tag in acks.answered or tag in acks.settled_alone:
+            return
         try:
             await channel.basic_nack(tag, requeue=True, wait=False)
         except (AMQPError, ChannelInvalidStateError) as error:  # the broker redelivers it

@@ -133,3 +133,20 @@ async def test_a_delivery_given_back_is_delivered_again_and_the_runs_go_on_past_
     assert channel.acks_sent[1:] == [(5, True)] and not channel.is_closed
     await connection.close()
     assert await left_in_queue(amqp_url, name) == 0
+
+
+async def test_an_answered_delivery_is_never_given_back_as_well(amqp_url, deliveries):
+    """A failure after the answer (a metric, say) must not settle the tag a second time."""
+    connection, name, receive = deliveries
+    messages = await receive(2)
+    channel = messages[0].channel
+    acks = AnsweredAcks()
+    acks.answered(messages[0])
+    await acks.requeue(messages[0])  # still to be acked this turn
+    await acks.drain()
+    await acks.requeue(messages[0])  # acked
+    acks.answered(messages[1])
+    await acks.drain()
+    assert channel.acks_sent == [(1, True), (2, True)] and not channel.is_closed
+    await connection.close()
+    assert await left_in_queue(amqp_url, name) == 0
